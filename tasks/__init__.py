@@ -1,0 +1,1 @@
+"""Pipeline stages as plain, typed functions. Prefect wrappers live in `flows/`."""

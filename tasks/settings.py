@@ -1,0 +1,38 @@
+"""Where the pipeline keeps its state and which database it talks to."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+SAMPLE_DATA = PROJECT_ROOT / "data" / "marketing_campaign_data.csv"
+
+
+def _default_state_dir() -> Path:
+    # In a checkout, keep state beside the code (git-ignored); installed elsewhere, in the working dir.
+    if (PROJECT_ROOT / "pyproject.toml").exists():
+        return PROJECT_ROOT / ".state"
+    return Path.cwd() / ".state"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="", extra="ignore")
+
+    database_url: str | None = Field(
+        default=None, validation_alias="DATABASE_URL",
+        description="SQLAlchemy URL of an existing PostgreSQL; unset starts the embedded server.")
+    state_dir: Path = Field(
+        default_factory=_default_state_dir, validation_alias="SEGMENTS_STATE_DIR",
+        description="Embedded server data, Data Docs, reports.")
+    source_mapping: Path | None = Field(
+        default=None, validation_alias="SEGMENTS_SOURCE_MAPPING",
+        description="YAML file mapping a platform table's columns onto the canonical contract.")
+
+
+def get_settings() -> Settings:
+    settings = Settings()
+    settings.state_dir.mkdir(parents=True, exist_ok=True)
+    return settings
