@@ -60,7 +60,7 @@ CREATE TABLE IF NOT EXISTS segmentation.models (
     training_rows        integer     NOT NULL,
     training_fingerprint text        NOT NULL,
     feature_baseline     jsonb       NOT NULL,
-    status               text        NOT NULL CHECK (status IN ('active', 'retired'))
+    status               text        NOT NULL CHECK (status IN ('candidate', 'active', 'retired'))
 );
 CREATE UNIQUE INDEX IF NOT EXISTS models_one_active ON segmentation.models (status) WHERE status = 'active';
 COMMENT ON TABLE segmentation.models IS 'Model registry: each K-Means model as data (preprocessing, centroids, metrics), no pickles.';
@@ -77,7 +77,7 @@ COMMENT ON COLUMN segmentation.models.metrics IS 'Model-selection metrics per k 
 COMMENT ON COLUMN segmentation.models.training_rows IS 'Customers the model was fitted on.';
 COMMENT ON COLUMN segmentation.models.training_fingerprint IS 'SHA-256 over the training feature rows.';
 COMMENT ON COLUMN segmentation.models.feature_baseline IS 'Per-feature quantile bins and shares at training time, for drift (PSI) checks.';
-COMMENT ON COLUMN segmentation.models.status IS 'active (used to reassign) or retired; at most one is active.';
+COMMENT ON COLUMN segmentation.models.status IS 'candidate (trained by a run not yet published), active (used to reassign; at most one) or retired.';
 
 CREATE TABLE IF NOT EXISTS segmentation.model_segments (
     model_version      integer NOT NULL REFERENCES segmentation.models (model_version),
@@ -214,3 +214,20 @@ COMMENT ON TABLE segmentation_work.customers_extract IS 'The current run''s snap
 CREATE UNLOGGED TABLE IF NOT EXISTS segmentation_work.customer_segments_staging
     (LIKE segmentation.customer_segments INCLUDING ALL);
 COMMENT ON TABLE segmentation_work.customer_segments_staging IS 'The current run''s assignments, audited before publish.';
+
+CREATE UNLOGGED TABLE IF NOT EXISTS segmentation_work.customer_features (
+    customer_id          bigint PRIMARY KEY,
+    recency_days         double precision,
+    frequency            double precision,
+    monetary             double precision,
+    tenure_days          double precision,
+    campaign_acceptances double precision,
+    age                  double precision,
+    income               double precision,
+    children_home        double precision,
+    web_visits_month     double precision,
+    conversion_rate      double precision,
+    spend_per_purchase   double precision,
+    response             smallint
+);
+COMMENT ON TABLE segmentation_work.customer_features IS 'The current run''s features (sql/features/customer_features.sql), validated before modelling.';

@@ -1,0 +1,231 @@
+"""The nightly segmentation flow: extract -> validate -> features -> train or reassign -> publish -> report."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any, TypeVar
+
+import sqlalchemy as sa
+from prefect import flow, get_run_logger, task
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.cache_policies import NONE
+from prefect.runtime import flow_run
+from sqlalchemy.engine import Engine
+
+from tasks import registry
+from tasks.database import database, is_embedded, mask_url
+from tasks.errors import DatabaseUnavailableError, SegmentsError
+from tasks.extract import DEFAULT_SOURCE_TABLE, ExtractResult, SourceMapping, extract_customers, load_mapping
+from tasks.features import check_features, compute_features, read_features
+from tasks.load import load_customers_file
+from tasks.migrations import upgrade_schema
+from tasks.parameters import RunParameters
+from tasks.publish import assignment_rows, audit, now_utc, publish, stage
+from tasks.recipes import KRange, Recipe, load_recipe
+from tasks.report import RunSummary, summarise_run
+from tasks.runs import finish_run, pipeline_lock, start_run, update_run
+from tasks.settings import SAMPLE_DATA, Settings, get_settings
+from tasks.train import Assignment, RetrainPolicy, decide_mode, reassign, train_model
+from tasks.validate import (
+    ValidationConfig,
+    ValidationReport,
+    raise_on_contract_failures,
+    store_outcomes,
+    validate_features,
+    validate_rows,
+    validate_source_contract,
+)
+
+Result = TypeVar("Result")
+
+
+def _transient_database_error(task, task_run, state) -> bool:  # noqa: ANN001 (Prefect's callback signature)
+    """Retry only what a retry can fix: a dropped or refused connection, never bad data or config."""
+    try:
+        state.result()
+    except (sa.exc.OperationalError, sa.exc.InterfaceError, DatabaseUnavailableError):
+        return True
+    except Exception:  # noqa: BLE001
+        return False
+    return False
+
+
+def pipeline_task(name: str, timeout_seconds: int = 3600) -> Callable:
+    return task(name=name, task_run_name=name, cache_policy=NONE, retries=2, retry_delay_seconds=[5, 30],
+                retry_condition_fn=_transient_database_error, timeout_seconds=timeout_seconds)
+
+
+# -- the stages, as thin Prefect tasks over the functions in tasks/ ------------------------------------
+@pipeline_task("prepare-database")
+def prepare_database(engine: Engine, settings: Settings, mapping: SourceMapping) -> str:
+    revision = upgrade_schema(engine)
+    if is_embedded(settings) and mapping.table == DEFAULT_SOURCE_TABLE:
+        with engine.connect() as connection:
+            empty = not connection.scalar(sa.text("SELECT EXISTS (SELECT 1 FROM source.customers)"))
+        if empty:
+            loaded = load_customers_file(engine, SAMPLE_DATA)
+            get_run_logger().info("empty embedded database: loaded the bundled sample (%s customers)", loaded.rows)
+    return revision
+
+
+@pipeline_task("extract")
+def extract(engine: Engine, mapping: SourceMapping) -> ExtractResult:
+    with engine.begin() as connection:
+        result = extract_customers(connection, mapping, today=date.today())
+    get_run_logger().info("extracted %s customers from %s", result.rows, result.source_table)
+    return result
+
+
+@pipeline_task("validate")
+def validate(engine: Engine, settings: Settings, mapping: SourceMapping, run_id: int, recipe: Recipe,
+             config: ValidationConfig, as_of: date) -> ValidationReport:
+    docs_dir = settings.state_dir / "data_docs"
+    contract = validate_source_contract(engine, mapping, config, docs_dir)
+    store_outcomes(engine, run_id, contract)
+    raise_on_contract_failures(contract, f"the source table {mapping.table}")
+    report = validate_rows(engine, run_id=run_id, recipe=recipe, config=config, as_of=as_of, docs_dir=docs_dir)
+    store_outcomes(engine, run_id, report.outcomes)
+    report.outcomes = contract + report.outcomes
+    report.docs_index = docs_dir / "index.html"
+    get_run_logger().info("validation: %s quarantined, %s duplicate records (policy %s)",
+                          report.quarantined, report.duplicates, recipe.duplicates)
+    return report
+
+
+@pipeline_task("build-features")
+def build_features(engine: Engine, settings: Settings, run_id: int, recipe: Recipe, as_of: date,
+                   snapshot_date: date):  # -> pd.DataFrame
+    with engine.begin() as connection:
+        compute_features(connection, recipe, as_of=as_of, snapshot_date=snapshot_date, run_id=run_id)
+    outcomes = validate_features(engine, settings.state_dir / "data_docs")
+    store_outcomes(engine, run_id, outcomes)
+    raise_on_contract_failures(outcomes, "the computed features")
+    with engine.connect() as connection:
+        features = read_features(connection)
+    non_finite = {name: count for name, count in check_features(features, recipe.feature_names).items()
+                  if count and name != "income"}
+    if non_finite:
+        raise SegmentsError(f"features are not finite for some customers: {non_finite}")
+    return features
+
+
+@pipeline_task("train-or-reassign")
+def train_or_reassign(engine: Engine, run_id: int, features, recipe: Recipe, parameters: RunParameters,
+                      as_of: date) -> Assignment:
+    with engine.connect() as connection:
+        active = registry.read_active_model(connection)
+        next_id = registry.next_segment_id(connection)
+    policy = RetrainPolicy(parameters.max_model_age_days, parameters.psi_threshold, parameters.silhouette_floor)
+    decision = decide_mode(parameters.mode, active, features, recipe, as_of, policy)
+    logger = get_run_logger()
+    logger.info("mode %s: %s", decision.mode, "; ".join(decision.reasons))
+    update_run(engine, run_id, mode=decision.mode, mode_reasons=decision.reasons)
+    if decision.mode == "reassign":
+        assert active is not None
+        return reassign(features, active)
+    assignment = train_model(features, recipe, as_of=as_of, previous=active, next_segment_id=next_id)
+    with engine.begin() as connection:
+        registry.insert_candidate(connection, assignment.model, run_id)
+    for reason in assignment.model.metrics["selection"]["reasons"]:
+        logger.info("model selection: %s", reason)
+    return assignment
+
+
+@pipeline_task("publish")
+def publish_segments(engine: Engine, run_id: int, features, assignment: Assignment, dry_run: bool) -> int:
+    rows = assignment_rows(features, assignment, run_id, now_utc())
+    stage(engine, rows)
+    audit(engine, run_id=run_id, model_version=assignment.model.model_version, expected_rows=len(features))
+    if dry_run:
+        get_run_logger().info("dry run: %s customers staged and audited, nothing published", len(rows))
+        return 0
+    return publish(engine, run_id=run_id, assignment=assignment)
+
+
+@pipeline_task("report")
+def report(engine: Engine, run_id: int) -> RunSummary:
+    summary = summarise_run(engine, run_id)
+    create_markdown_artifact(key="segmentation-summary", markdown=summary.markdown(),
+                             description=f"Segmentation run {run_id}")
+    if summary.profiles:
+        create_table_artifact(key="segment-profiles", table=summary.table_rows(),
+                              description=f"Segment profiles of run {run_id}")
+    print(summary.as_text())  # noqa: T201 (the flow ends by showing what it published)
+    return summary
+
+
+# -- the flow -------------------------------------------------------------------------------------------
+@dataclass
+class StageClock:
+    """Remembers which stage is running (for the failure message) and how long each took."""
+
+    current: str = "start"
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    @contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        self.current = name
+        started = time.perf_counter()
+        yield
+        self.seconds[name] = round(time.perf_counter() - started, 3)
+
+
+def resolve_recipe(parameters: RunParameters) -> Recipe:
+    recipe = load_recipe(parameters.recipe)
+    overrides: dict[str, Any] = {}
+    if parameters.k is not None:
+        overrides["k"] = parameters.k
+    elif parameters.k_min is not None or parameters.k_max is not None:
+        current = recipe.k if isinstance(recipe.k, KRange) else KRange(min=recipe.k, max=recipe.k)
+        overrides["k"] = KRange(min=parameters.k_min or current.min, max=parameters.k_max or current.max)
+    if parameters.duplicate_policy is not None:
+        overrides["duplicates"] = parameters.duplicate_policy
+    return recipe.model_copy(update=overrides) if overrides else recipe
+
+
+@flow(name="nightly-segmentation", log_prints=True, validate_parameters=True)
+def nightly_segmentation(parameters: RunParameters = RunParameters()) -> dict:  # noqa: B008 (pydantic default)
+    """Segment every customer: extract, validate, build features, train or reassign, publish, report."""
+    settings = get_settings()
+    recipe = resolve_recipe(parameters)
+    mapping = load_mapping(settings.source_mapping)
+    config = ValidationConfig(max_quarantine_share=parameters.max_quarantine_share,
+                              max_row_count_drop=parameters.max_row_count_drop)
+    logger = get_run_logger()
+    with database(settings) as engine:
+        logger.info("database %s", mask_url(engine.url))
+        prepare_database(engine, settings, mapping)
+        with pipeline_lock(engine, parameters.lock_wait_seconds):
+            run_id = start_run(engine, mode_requested=parameters.mode, recipe_name=recipe.name,
+                               parameters=parameters.model_dump(mode="json"), flow_run_id=flow_run.get_id())
+            clock = StageClock()
+            try:
+                with clock.stage("extract"):
+                    extracted = extract(engine, mapping)
+                as_of = parameters.as_of or extracted.snapshot_date
+                update_run(engine, run_id, as_of=as_of, rows_extracted=extracted.rows)
+                with clock.stage("validate"):
+                    validation = validate(engine, settings, mapping, run_id, recipe, config, as_of)
+                update_run(engine, run_id, rows_quarantined=validation.quarantined)
+                with clock.stage("build-features"):
+                    features = build_features(engine, settings, run_id, recipe, as_of, extracted.snapshot_date)
+                update_run(engine, run_id, rows_modelled=len(features))
+                with clock.stage("train-or-reassign"):
+                    assignment = train_or_reassign(engine, run_id, features, recipe, parameters, as_of)
+                update_run(engine, run_id, model_version=assignment.model.model_version)
+                with clock.stage("publish"):
+                    published = publish_segments(engine, run_id, features, assignment, parameters.dry_run)
+                update_run(engine, run_id, rows_published=published, timings=clock.seconds)
+                finish_run(engine, run_id, status="succeeded")
+                with clock.stage("report"):
+                    summary = report(engine, run_id)
+                update_run(engine, run_id, timings=clock.seconds)
+            except Exception as error:
+                update_run(engine, run_id, timings=clock.seconds)
+                finish_run(engine, run_id, status="failed", failed_stage=clock.current, error=str(error))
+                raise SegmentsError(f"stage {clock.current} failed: {error}") from error
+    return summary.as_dict()

@@ -1,0 +1,25 @@
+-- Snapshot the source into the run's extract table, in the canonical contract and vocabulary.
+-- {source} and {columns} are filled with validated, quoted identifiers from the source mapping;
+-- labels go through source.label_vocabulary so a platform table may speak any known language.
+TRUNCATE segmentation_work.customers_extract;
+
+INSERT INTO segmentation_work.customers_extract (
+    customer_id, birth_year, education, education_raw, marital_status, marital_status_raw, income,
+    kids_home, teens_home, enrolled_on, recency_days,
+    spend_wines, spend_fruits, spend_meat, spend_fish, spend_sweets, spend_gold,
+    purchases_deals, purchases_web, purchases_catalog, purchases_store, web_visits_month,
+    accepted_cmp1, accepted_cmp2, accepted_cmp3, accepted_cmp4, accepted_cmp5, response, complain)
+SELECT src.customer_id, src.birth_year,
+       coalesce(education_vocabulary.canonical, lower(btrim(src.education))), src.education,
+       coalesce(marital_vocabulary.canonical, lower(btrim(src.marital_status))), src.marital_status,
+       src.income, src.kids_home, src.teens_home, src.enrolled_on, src.recency_days,
+       src.spend_wines, src.spend_fruits, src.spend_meat, src.spend_fish, src.spend_sweets, src.spend_gold,
+       src.purchases_deals, src.purchases_web, src.purchases_catalog, src.purchases_store, src.web_visits_month,
+       src.accepted_cmp1, src.accepted_cmp2, src.accepted_cmp3, src.accepted_cmp4, src.accepted_cmp5,
+       src.response, src.complain
+FROM (SELECT {columns} FROM {source}) AS src
+LEFT JOIN source.label_vocabulary AS education_vocabulary
+       ON education_vocabulary.field = 'education' AND education_vocabulary.label = lower(btrim(src.education))
+LEFT JOIN source.label_vocabulary AS marital_vocabulary
+       ON marital_vocabulary.field = 'marital_status' AND marital_vocabulary.label = lower(btrim(src.marital_status))
+ORDER BY src.customer_id;

@@ -1,0 +1,95 @@
+"""Report: what a run published, as a table for the terminal and markdown for Prefect artifacts."""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass, field
+
+import sqlalchemy as sa
+from rich.console import Console
+from rich.table import Table
+from sqlalchemy.engine import Engine
+
+PROFILE_COLUMNS = ["segment_id", "segment_name", "tier", "customers", "share", "mean_recency_days",
+                   "mean_frequency", "mean_monetary", "gmv_total", "gmv_annual", "recommended_action"]
+TIER_ORDER = "array_position(ARRAY['Platinum', 'Gold', 'Silver', 'Bronze'], tier)"
+
+
+def format_amount(value: float | None, currency: str = "") -> str:
+    if value is None:
+        return "-"
+    text = f"{value:,.0f}"
+    return f"{currency} {text}".strip()
+
+
+@dataclass
+class RunSummary:
+    run: dict
+    profiles: list[dict]
+    currency: str = ""
+    model: dict = field(default_factory=dict)
+
+    def as_dict(self) -> dict:
+        return {"run": self.run, "profiles": self.profiles, "model": self.model, "currency": self.currency}
+
+    def table_rows(self) -> list[dict]:
+        return [{
+            "segment": p["segment_name"], "tier": p["tier"], "customers": p["customers"],
+            "share": f"{p['share']:.1%}", "recency (days)": f"{p['mean_recency_days']:.1f}",
+            "frequency": f"{p['mean_frequency']:.1f}", "monetary": format_amount(p["mean_monetary"], self.currency),
+            "GMV per year": format_amount(p["gmv_annual"], self.currency),
+        } for p in self.profiles]
+
+    def as_text(self) -> str:
+        table = Table(title=f"Segments published by run {self.run['run_id']} ({self.run['mode']}, model "
+                            f"{self.run['model_version']}, k={len(self.profiles)})")
+        rows = self.table_rows()
+        for column in rows[0] if rows else ["segment"]:
+            table.add_column(column, justify="left" if column in ("segment", "tier") else "right")
+        for row in rows:
+            table.add_row(*[str(value) for value in row.values()])
+        buffer = io.StringIO()
+        Console(file=buffer, width=140, force_terminal=False).print(table)
+        return buffer.getvalue()
+
+    def markdown(self) -> str:
+        run = self.run
+        lines = [f"# Segmentation run {run['run_id']}", "",
+                 f"- **Mode**: {run['mode']} (requested {run['mode_requested']}): {'; '.join(run['mode_reasons'])}",
+                 f"- **Recipe**: {run['recipe_name']}, as of {run['as_of']}, model version {run['model_version']}",
+                 f"- **Customers**: {run['rows_extracted']} extracted, {run['rows_quarantined']} quarantined, "
+                 f"{run['rows_modelled']} modelled, {run['rows_published']} published"]
+        selection = self.model.get("metrics", {}).get("selection", {})
+        chosen = selection.get("chosen") or {}
+        if chosen:
+            lines.append(f"- **k = {chosen['k']}**: " + "; ".join(selection.get("reasons", [])))
+            lines.append(f"- **Metrics**: held-out silhouette {_fmt(chosen.get('silhouette_test'))}, train "
+                         f"silhouette {_fmt(chosen.get('silhouette_train'))}, stability ARI "
+                         f"{_fmt(chosen.get('stability_ari'))}, Davies-Bouldin {_fmt(chosen.get('davies_bouldin'))}")
+        lines += ["", "| " + " | ".join(self.table_rows()[0]) + " |" if self.profiles else "",
+                  "|" + "---|" * len(self.table_rows()[0]) if self.profiles else ""]
+        lines += ["| " + " | ".join(str(value) for value in row.values()) + " |" for row in self.table_rows()]
+        return "\n".join(lines) + "\n"
+
+
+def _fmt(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
+def summarise_run(engine: Engine, run_id: int) -> RunSummary:
+    with engine.connect() as connection:
+        run = connection.execute(sa.text("SELECT * FROM segmentation.pipeline_runs WHERE run_id = :run_id"),
+                                 {"run_id": run_id}).mappings().one()
+        profiles = connection.execute(sa.text(
+            f"SELECT * FROM segmentation.segment_profiles WHERE run_id = :run_id ORDER BY {TIER_ORDER}, "
+            "gmv_annual_per_customer DESC"), {"run_id": run_id}).mappings().all()
+        model = connection.execute(sa.text(
+            "SELECT model_version, recipe_name, features, metrics, training_rows FROM segmentation.models "
+            "WHERE model_version = :version"), {"version": run["model_version"]}).mappings().first()
+        currency = connection.scalar(sa.text("SELECT currency FROM source.loads ORDER BY load_id DESC LIMIT 1"))
+    return RunSummary(run=_plain(run), profiles=[_plain(p) for p in profiles], currency=currency or "",
+                      model=_plain(model) if model else {})
+
+
+def _plain(row) -> dict:
+    return {key: (value.isoformat() if hasattr(value, "isoformat") else value) for key, value in dict(row).items()}

@@ -1,0 +1,132 @@
+"""Stable, named segments: ids carried across retrains, names from centroids, tiers from value."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy.optimize import linear_sum_assignment
+
+TIERS = ("Platinum", "Gold", "Silver", "Bronze")
+RECOMMENDED_ACTIONS = {
+    "Platinum": "Retain: loyalty rewards, premium and early-access offers, personal account care.",
+    "Gold": "Grow: cross-sell premium categories, loyalty programme upgrade offers.",
+    "Silver": "Activate: targeted bundles and time-limited promotions on favourite categories.",
+    "Bronze": "Reactivate at low cost: win-back e-mails, discount vouchers, deal-channel promotions.",
+}
+# The data's amounts cover the last two years; GMV is annualised over this window.
+SPEND_WINDOW_YEARS = 2.0
+
+
+@dataclass(frozen=True)
+class SegmentLabel:
+    cluster_index: int
+    segment_id: int
+    segment_name: str
+    tier: str
+    recommended_action: str
+
+
+def cluster_summary(features: pd.DataFrame, labels: np.ndarray) -> pd.DataFrame:
+    """Per cluster index: customers and mean recency, frequency, monetary, annual value per customer."""
+    frame = features[["recency_days", "frequency", "monetary", "tenure_days", "campaign_acceptances"]].copy()
+    frame["cluster_index"] = labels
+    summary = frame.groupby("cluster_index").agg(
+        customers=("monetary", "size"), recency_days=("recency_days", "mean"), frequency=("frequency", "mean"),
+        monetary=("monetary", "mean"), tenure_days=("tenure_days", "mean"),
+        campaign_acceptances=("campaign_acceptances", "mean"))
+    summary["annual_value_per_customer"] = summary["monetary"] / SPEND_WINDOW_YEARS
+    return summary
+
+
+def _percentile_rank(population: np.ndarray, value: float) -> float:
+    return float(np.searchsorted(np.sort(population), value, side="right") / max(len(population), 1))
+
+
+def name_segments(summary: pd.DataFrame, features: pd.DataFrame) -> dict[int, str]:
+    """A name per cluster from where its mean sits in the population: value, then activity.
+
+    Value from monetary (High / Mid / Low); activity from frequency and recency (Frequent, Active,
+    Occasional, Lapsed). Collisions get a qualifier from tenure or engagement, then a roman numeral.
+    """
+    monetary = features["monetary"].to_numpy()
+    frequency = features["frequency"].to_numpy()
+    recency = features["recency_days"].to_numpy()
+    tenure = features["tenure_days"].to_numpy()
+    names: dict[int, str] = {}
+    qualifiers: dict[int, str] = {}
+    for cluster, row in summary.iterrows():
+        value_rank = _percentile_rank(monetary, row["monetary"])
+        value = "High-Value" if value_rank >= 0.6 else "Mid-Value" if value_rank >= 0.35 else "Low-Value"
+        frequency_rank = _percentile_rank(frequency, row["frequency"])
+        recency_rank = _percentile_rank(recency, row["recency_days"])  # high rank = long ago
+        if recency_rank >= 0.6:
+            activity = "Lapsed"
+        elif frequency_rank >= 0.6:
+            activity = "Frequent"
+        elif recency_rank <= 0.4:
+            activity = "Active"
+        else:
+            activity = "Occasional"
+        names[int(cluster)] = f"{value} {activity}"
+        qualifiers[int(cluster)] = "Loyal" if _percentile_rank(tenure, row["tenure_days"]) >= 0.5 else "New"
+    return _make_unique(names, qualifiers)
+
+
+def _make_unique(names: dict[int, str], qualifiers: dict[int, str]) -> dict[int, str]:
+    counts = pd.Series(names).value_counts()
+    unique = {cluster: (f"{qualifiers[cluster]} {name}" if counts[name] > 1 else name)
+              for cluster, name in names.items()}
+    seen: dict[str, int] = {}
+    numerals = ["", " II", " III", " IV", " V", " VI", " VII", " VIII", " IX", " X"]
+    for cluster in sorted(unique):
+        name = unique[cluster]
+        seen[name] = seen.get(name, 0) + 1
+        if seen[name] > 1:
+            unique[cluster] = name + (numerals[seen[name] - 1] if seen[name] <= len(numerals) else f" {seen[name]}")
+    return unique
+
+
+def assign_tiers(annual_value: pd.Series) -> dict[int, str]:
+    """Rank clusters by annual value per customer. Up to four: the top tiers in order; more: rank bands."""
+    ranked = annual_value.sort_values(ascending=False).index.tolist()
+    count = len(ranked)
+    if count <= len(TIERS):
+        return {int(cluster): TIERS[rank] for rank, cluster in enumerate(ranked)}
+    return {int(cluster): TIERS[min(rank * len(TIERS) // count, len(TIERS) - 1)] for rank, cluster in enumerate(ranked)}
+
+
+def match_clusters(previous: np.ndarray, current: np.ndarray, max_distance: float | None = None) -> dict[int, int]:
+    """current cluster index -> previous cluster index, by optimal assignment on centroid distance.
+
+    Both centroid sets must be in the same (current model's) scaled space. Pairs further apart than
+    `max_distance` are left unmatched (their clusters get new segment ids).
+    """
+    if len(previous) == 0 or len(current) == 0:
+        return {}
+    cost = np.linalg.norm(current[:, None, :] - previous[None, :, :], axis=2)
+    rows, columns = linear_sum_assignment(cost)
+    return {int(row): int(column) for row, column in zip(rows, columns, strict=True)
+            if max_distance is None or cost[row, column] <= max_distance}
+
+
+def label_segments(summary: pd.DataFrame, features: pd.DataFrame, *, matches: dict[int, int],
+                   previous: dict[int, SegmentLabel], next_segment_id: int) -> list[SegmentLabel]:
+    """Segment ids and names for a freshly trained model; matched clusters keep their id and name."""
+    names = name_segments(summary, features)
+    tiers = assign_tiers(summary["annual_value_per_customer"])
+    taken = {label.segment_name for cluster, label in previous.items() if cluster in matches.values()}
+    labels = []
+    for cluster in sorted(names):
+        if cluster in matches and matches[cluster] in previous:
+            carried = previous[matches[cluster]]
+            segment_id, name = carried.segment_id, carried.segment_name
+        else:
+            segment_id, next_segment_id = next_segment_id, next_segment_id + 1
+            name = names[cluster]
+            while name in taken:
+                name = f"{name} (new)"
+        taken.add(name)
+        labels.append(SegmentLabel(cluster, segment_id, name, tiers[cluster], RECOMMENDED_ACTIONS[tiers[cluster]]))
+    return labels

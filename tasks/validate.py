@@ -1,0 +1,281 @@
+"""Validate: Great Expectations suites (expectations/*.json) run in PostgreSQL, two severities.
+
+- `source_contract` runs on the source table (mapped names): a failure stops the run before anything
+  is written, with the expectation, the column and sample values in the error.
+- `source_rows` runs on the run's extract: customers that break a row-level expectation are
+  quarantined (segmentation.quarantined_customers) unless the recipe keeps such rows.
+- `features` runs on the computed features: a failure stops the run.
+
+GX never sees the password: the URL reaches it through an environment variable it substitutes, and
+failing-value samples are bounded (result_format SUMMARY).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import warnings
+from dataclasses import asdict, dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from tasks.errors import ValidationFailedError
+from tasks.extract import SourceMapping
+from tasks.recipes import Recipe
+from tasks.runs import last_successful_run
+from tasks.settings import PROJECT_ROOT
+from tasks.sql import read_sql
+
+log = logging.getLogger(__name__)
+
+EXPECTATIONS_DIR = PROJECT_ROOT / "expectations"
+GX_URL_VARIABLE = "SEGMENTS_GX_DATABASE_URL"
+SAMPLE_SIZE = 5
+# Which recipe row check governs each row-level reason.
+REASON_CHECKS = {
+    "implausible_birth_year": "implausible_birth_year",
+    "unknown_education": "unknown_category",
+    "unknown_marital_status": "unknown_category",
+    "negative_amount": "negative_amount",
+    "enrolment_out_of_range": "enrolment_out_of_range",
+}
+
+
+@dataclass(frozen=True)
+class ValidationConfig:
+    """Thresholds of the data contract (run parameters)."""
+
+    max_quarantine_share: float = 0.05
+    max_row_count_drop: float = 0.5
+    earliest_enrolment: date = date(1990, 1, 1)
+    min_age: int = 16
+    max_age: int = 110
+
+
+@dataclass
+class ExpectationOutcome:
+    suite: str
+    severity: str
+    expectation: str
+    column: str | None
+    success: bool
+    unexpected_count: int | None
+    sample_values: list[Any]
+    observed_value: Any
+    action: str = "none"
+    reason: str | None = None
+
+    def describe(self) -> str:
+        where = f" on column {self.column!r}" if self.column else ""
+        found = (f": {self.unexpected_count} unexpected, e.g. {self.sample_values}"
+                 if self.unexpected_count else f": observed {self.observed_value!r}")
+        return f"{self.suite}.{self.expectation}{where}{found}"
+
+
+@dataclass
+class ValidationReport:
+    outcomes: list[ExpectationOutcome] = field(default_factory=list)
+    quarantined: int = 0
+    duplicates: int = 0
+    extracted: int = 0
+    docs_index: Path | None = None
+
+    @property
+    def failures(self) -> list[ExpectationOutcome]:
+        return [outcome for outcome in self.outcomes if not outcome.success]
+
+
+def load_suite_document(name: str) -> dict:
+    return json.loads((EXPECTATIONS_DIR / f"{name}.json").read_text())
+
+
+def _gx_context(docs_dir: Path | None):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import great_expectations as gx  # noqa: PLC0415 (slow import, only when validating)
+        from great_expectations.data_context.types.base import ProgressBarsConfig  # noqa: PLC0415
+    logging.getLogger("great_expectations").setLevel(logging.WARNING)
+    context = gx.get_context(mode="ephemeral")
+    context.variables.progress_bars = ProgressBarsConfig(globally=False)
+    if docs_dir is not None:
+        docs_dir.mkdir(parents=True, exist_ok=True)
+        context.add_data_docs_site(site_name="local", site_config={
+            "class_name": "SiteBuilder",
+            "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(docs_dir)},
+            "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"}})
+    return gx, context
+
+
+def _suite_with_columns(gx, document: dict, rename: dict[str, str]):
+    """Build the suite, translating canonical column names to the table's own (mapping)."""
+    expectations = []
+    for spec in document["expectations"]:
+        kwargs = dict(spec["kwargs"])
+        if "column" in kwargs:
+            kwargs["column"] = rename.get(kwargs["column"], kwargs["column"])
+        if "column_set" in kwargs:
+            kwargs["column_set"] = [rename.get(column, column) for column in kwargs["column_set"]]
+        expectations.append({**spec, "kwargs": kwargs})
+    return gx.ExpectationSuite(name=document["name"], expectations=expectations, meta=document.get("meta", {}))
+
+
+def run_suite(engine: Engine, *, suite_name: str, schema: str, table: str, parameters: dict[str, Any],
+              docs_dir: Path | None, rename: dict[str, str] | None = None) -> list[ExpectationOutcome]:
+    """Run one suite against a table in the database; results in canonical column names."""
+    rename = rename or {}
+    document = load_suite_document(suite_name)
+    severity = document["meta"]["severity"]
+    os.environ[GX_URL_VARIABLE] = engine.url.render_as_string(hide_password=False)
+    gx, context = _gx_context(docs_dir)
+    from great_expectations.checkpoint import UpdateDataDocsAction  # noqa: PLC0415
+
+    source = context.data_sources.add_postgres(name="segments", connection_string="${" + GX_URL_VARIABLE + "}")
+    asset = source.add_table_asset(name=f"{schema}.{table}", table_name=table, schema_name=schema)
+    batch = asset.add_batch_definition_whole_table("whole table")
+    suite = context.suites.add(_suite_with_columns(gx, document, rename))
+    definition = context.validation_definitions.add(
+        gx.ValidationDefinition(name=f"{suite_name} on {schema}.{table}", data=batch, suite=suite))
+    actions = [UpdateDataDocsAction(name="data docs", site_names=["local"])] if docs_dir else []
+    checkpoint = context.checkpoints.add(gx.Checkpoint(
+        name=suite_name, validation_definitions=[definition], actions=actions,
+        result_format={"result_format": "SUMMARY", "partial_unexpected_count": SAMPLE_SIZE}))
+    result = checkpoint.run(expectation_parameters=parameters)
+    suite_result = next(iter(result.run_results.values()))
+    canonical = {mapped: name for name, mapped in rename.items()}
+    outcomes = []
+    for item, spec in zip(suite_result.results, document["expectations"], strict=True):
+        config, details = item.expectation_config, item.result or {}
+        if item.exception_info and item.exception_info.get("raised_exception"):
+            observed: Any = f"error: {item.exception_info.get('exception_message')}"
+        else:
+            observed = details.get("observed_value")
+        column = config.kwargs.get("column")
+        outcomes.append(ExpectationOutcome(
+            suite=suite_name, severity=severity, expectation=config.type,
+            column=canonical.get(column, column), success=bool(item.success),
+            unexpected_count=details.get("unexpected_count"),
+            sample_values=_jsonable(details.get("partial_unexpected_list") or [])[:SAMPLE_SIZE],
+            observed_value=_jsonable(observed), reason=spec.get("meta", {}).get("reason")))
+    return outcomes
+
+
+def _jsonable(value: Any) -> Any:
+    return json.loads(json.dumps(value, default=str))
+
+
+def docs_index(docs_dir: Path) -> Path | None:
+    index = docs_dir / "index.html"
+    return index if index.exists() else None
+
+
+def validate_source_contract(engine: Engine, mapping: SourceMapping, config: ValidationConfig,
+                             docs_dir: Path | None) -> list[ExpectationOutcome]:
+    """Contract of the source table; raises ValidationFailedError naming the broken expectations."""
+    with engine.connect() as connection:
+        previous = last_successful_run(connection)
+    min_rows = 1
+    if previous is not None and previous.rows_extracted:
+        min_rows = max(1, math.ceil(previous.rows_extracted * (1 - config.max_row_count_drop)))
+    schema, _, table = mapping.table.rpartition(".")
+    outcomes = run_suite(engine, suite_name="source_contract", schema=schema or "public", table=table,
+                         parameters={"min_rows": min_rows}, docs_dir=docs_dir,
+                         rename={name: column for name, column in mapping.columns.items()})
+    for outcome in outcomes:
+        outcome.action = "stopped" if not outcome.success else "none"
+    return outcomes
+
+
+def raise_on_contract_failures(outcomes: list[ExpectationOutcome], where: str) -> None:
+    failed = [outcome for outcome in outcomes if not outcome.success]
+    if failed:
+        raise ValidationFailedError(
+            f"{where} breaks the data contract; nothing was written. "
+            + "; ".join(outcome.describe() for outcome in failed))
+
+
+def row_parameters(config: ValidationConfig, as_of: date) -> dict[str, Any]:
+    return {"min_birth_year": as_of.year - config.max_age, "max_birth_year": as_of.year - config.min_age,
+            "earliest_enrolment": config.earliest_enrolment.isoformat(), "as_of": as_of.isoformat()}
+
+
+def validate_rows(engine: Engine, *, run_id: int, recipe: Recipe, config: ValidationConfig, as_of: date,
+                  docs_dir: Path | None) -> ValidationReport:
+    """Row-level suite on the extract, then quarantine the failing customers the recipe does not keep."""
+    outcomes = run_suite(engine, suite_name="source_rows", schema="segmentation_work", table="customers_extract",
+                         parameters=row_parameters(config, as_of), docs_dir=docs_dir)
+    checks = {check: recipe.row_checks[check] == "quarantine" for check in set(REASON_CHECKS.values())}
+    quarantine_missing_income = recipe.missing_values.get("income", "quarantine") == "quarantine"
+    for outcome in outcomes:
+        if outcome.success:
+            continue
+        if outcome.reason == "missing_income":
+            outcome.action = "quarantined" if quarantine_missing_income else "imputed"
+        elif outcome.reason in REASON_CHECKS:
+            outcome.action = "quarantined" if checks[REASON_CHECKS[outcome.reason]] else "kept"
+        else:
+            outcome.action = "quarantined"
+    with engine.begin() as connection:
+        connection.exec_driver_sql(read_sql("validation/quarantine_rows.sql"), {
+            "run_id": run_id, "as_of": as_of, "earliest_enrolment": config.earliest_enrolment,
+            "min_age": config.min_age, "max_age": config.max_age,
+            "check_missing_income": quarantine_missing_income,
+            "check_birth_year": checks["implausible_birth_year"], "check_category": checks["unknown_category"],
+            "check_negative": checks["negative_amount"], "check_enrolment": checks["enrolment_out_of_range"],
+            "duplicates": recipe.duplicates})
+        quarantined = connection.scalar(sa.text(
+            "SELECT count(*) FROM segmentation.quarantined_customers WHERE run_id = :run_id"), {"run_id": run_id})
+        extracted = connection.scalar(sa.text("SELECT count(*) FROM segmentation_work.customers_extract"))
+        duplicates = connection.exec_driver_sql(read_sql("validation/duplicate_count.sql")).scalar()
+    report = ValidationReport(outcomes, int(quarantined), int(duplicates), int(extracted))
+    share = report.quarantined / max(report.extracted, 1)
+    if share > config.max_quarantine_share:
+        reasons = _quarantine_reason_counts(engine, run_id)
+        raise ValidationFailedError(
+            f"{report.quarantined} of {report.extracted} customers ({share:.1%}) failed row-level checks, above the "
+            f"allowed {config.max_quarantine_share:.1%}; nothing was published. Reasons: {reasons}")
+    return report
+
+
+def _quarantine_reason_counts(engine: Engine, run_id: int) -> dict[str, int]:
+    with engine.connect() as connection:
+        rows = connection.execute(sa.text(
+            "SELECT split_part(reason, ':', 1), count(*) FROM segmentation.quarantined_customers, "
+            "unnest(reasons) AS reason WHERE run_id = :run_id GROUP BY 1 ORDER BY 2 DESC"), {"run_id": run_id})
+        return {reason: int(count) for reason, count in rows}
+
+
+def validate_features(engine: Engine, docs_dir: Path | None) -> list[ExpectationOutcome]:
+    outcomes = run_suite(engine, suite_name="features", schema="segmentation_work", table="customer_features",
+                         parameters={}, docs_dir=docs_dir)
+    for outcome in outcomes:
+        outcome.action = "stopped" if not outcome.success else "none"
+    return outcomes
+
+
+def store_outcomes(engine: Engine, run_id: int, outcomes: list[ExpectationOutcome]) -> None:
+    if not outcomes:
+        return
+    rows = []
+    positions: dict[str, int] = {}
+    for outcome in outcomes:
+        positions[outcome.suite] = positions.get(outcome.suite, 0) + 1
+        data = asdict(outcome)
+        rows.append({"run_id": run_id, "suite": outcome.suite, "severity": outcome.severity,
+                     "expectation": outcome.expectation, "column_name": outcome.column, "success": outcome.success,
+                     "unexpected_count": outcome.unexpected_count,
+                     "sample_values": json.dumps(data["sample_values"]),
+                     "observed_value": json.dumps(data["observed_value"]), "action": outcome.action,
+                     "position": positions[outcome.suite]})
+    with engine.begin() as connection:
+        connection.execute(sa.text(
+            "INSERT INTO segmentation.validation_results (run_id, suite, severity, expectation, column_name, success, "
+            "unexpected_count, sample_values, observed_value, action, position) VALUES (:run_id, :suite, :severity, "
+            ":expectation, :column_name, :success, :unexpected_count, CAST(:sample_values AS jsonb), "
+            "CAST(:observed_value AS jsonb), :action, :position) "
+            "ON CONFLICT (run_id, suite, position) DO NOTHING"), rows)
