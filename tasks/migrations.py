@@ -30,17 +30,15 @@ def run_sql_beside(revision_file: str) -> None:
     op.get_bind().exec_driver_sql(sql_path.read_text())
 
 
-def _alembic_config(connection: sa.Connection) -> Config:
+def _alembic_config(migrations_dir: Path, connection: sa.Connection | None = None) -> Config:
     config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    config.set_main_option("script_location", str(migrations_dir))
     config.attributes["connection"] = connection
     return config
 
 
-def head_revision() -> str:
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS_DIR))
-    return ScriptDirectory.from_config(config).get_current_head()
+def head_revision(migrations_dir: Path = MIGRATIONS_DIR) -> str:
+    return ScriptDirectory.from_config(_alembic_config(migrations_dir)).get_current_head()
 
 
 def current_revision(engine: Engine) -> str | None:
@@ -48,7 +46,7 @@ def current_revision(engine: Engine) -> str | None:
         return MigrationContext.configure(connection).get_current_revision()
 
 
-def upgrade_schema(engine: Engine) -> str:
+def upgrade_schema(engine: Engine, migrations_dir: Path = MIGRATIONS_DIR) -> str:
     """Apply every pending migration; a no-op when the schema is current. Returns the head revision."""
     with engine.connect() as connection:
         connection.execute(sa.text("SELECT pg_advisory_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
@@ -56,10 +54,11 @@ def upgrade_schema(engine: Engine) -> str:
         try:
             before = MigrationContext.configure(connection).get_current_revision()
             try:
-                command.upgrade(_alembic_config(connection), "head")
+                command.upgrade(_alembic_config(migrations_dir, connection), "head")
             except sa.exc.DBAPIError as error:
                 connection.rollback()
-                failed = _first_pending_after(MigrationContext.configure(connection).get_current_revision())
+                failed = _first_pending_after(migrations_dir,
+                                              MigrationContext.configure(connection).get_current_revision())
                 raise MigrationError(
                     f"migration {failed} failed and was rolled back (schema was at {before or 'empty'}): "
                     f"{error.orig}") from error
@@ -67,15 +66,12 @@ def upgrade_schema(engine: Engine) -> str:
         finally:
             connection.execute(sa.text("SELECT pg_advisory_unlock(:key)"), {"key": MIGRATION_LOCK_KEY})
             connection.commit()
-    return head_revision()
+    return head_revision(migrations_dir)
 
 
-def _first_pending_after(revision: str | None) -> str:
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS_DIR))
-    scripts = ScriptDirectory.from_config(config)
-    pending = [script for script in scripts.walk_revisions("base", "head")]
-    pending.reverse()  # walk_revisions goes head first
+def _first_pending_after(migrations_dir: Path, revision: str | None) -> str:
+    scripts = ScriptDirectory.from_config(_alembic_config(migrations_dir))
+    pending = list(reversed(list(scripts.walk_revisions("base", "head"))))  # walk_revisions goes head first
     names = [script.revision for script in pending]
     index = names.index(revision) + 1 if revision in names else 0
     script = pending[index] if index < len(pending) else pending[-1]

@@ -90,6 +90,8 @@ class Recipe(_Strict):
     test_size: float = Field(0.3, gt=0, lt=1)
     training_sample: int = Field(200_000, ge=100, description="most customers to fit on (sampled)")
     silhouette_sample: int = Field(20_000, ge=100)
+    silhouette_tolerance: float = Field(0.25, ge=0, le=1, description="keep the elbow's k while its held-out "
+                                        "silhouette is within this relative distance of the best k's")
     fit_on: Literal["all", "train"] = "all"
     duplicates: Literal["keep", "keep_first", "quarantine"] = "keep"
     tenure_reference_date: date | None = None

@@ -1,0 +1,67 @@
+"""Test fixtures: a real PostgreSQL for the whole session.
+
+Without DATABASE_URL the session starts an embedded server in a temporary state directory; with it
+(e.g. the machine's server at 127.0.0.1:5432, database `test`) the tests use that server and reset the
+pipeline's schemas first.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+_STATE = Path(os.environ.get("SEGMENTS_TEST_STATE_DIR", "/tmp")) / f"segments-tests-{os.getpid()}"
+os.environ["SEGMENTS_STATE_DIR"] = str(_STATE)
+os.environ.setdefault("PREFECT_HOME", str(_STATE / "prefect"))
+os.environ.setdefault("DO_NOT_TRACK", "1")
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+
+import sqlalchemy as sa  # noqa: E402
+from sqlalchemy.engine import Engine  # noqa: E402
+
+from tasks.database import database  # noqa: E402
+from tasks.migrations import upgrade_schema  # noqa: E402
+from tasks.settings import get_settings  # noqa: E402
+
+PIPELINE_SCHEMAS = ("segmentation", "segmentation_work", "source")
+
+
+def reset_schemas(engine: Engine) -> None:
+    with engine.begin() as connection:
+        for schema in PIPELINE_SCHEMAS:
+            connection.exec_driver_sql(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+        connection.exec_driver_sql("DROP TABLE IF EXISTS public.alembic_version")
+
+
+@pytest.fixture(scope="session")
+def engine() -> Iterator[Engine]:
+    _STATE.mkdir(parents=True, exist_ok=True)
+    with database(get_settings()) as session_engine:
+        reset_schemas(session_engine)
+        upgrade_schema(session_engine)
+        yield session_engine
+    shutil.rmtree(_STATE, ignore_errors=True)
+
+
+@pytest.fixture
+def clean_db(engine: Engine) -> Engine:
+    """The migrated schema with no data in it."""
+    with engine.begin() as connection:
+        tables = connection.execute(sa.text(
+            "SELECT format('%I.%I', schemaname, tablename) FROM pg_tables "
+            "WHERE schemaname = ANY(:schemas) AND tablename <> 'label_vocabulary'"),
+            {"schemas": list(PIPELINE_SCHEMAS)}).scalars().all()
+        connection.exec_driver_sql(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE")
+    return engine
+
+
+@pytest.fixture(scope="session")
+def sample_path() -> Path:
+    from tasks.settings import SAMPLE_DATA
+
+    return SAMPLE_DATA
