@@ -91,6 +91,8 @@ def validate(engine: Engine, settings: Settings, mapping: SourceMapping, run_id:
     store_outcomes(engine, run_id, report.outcomes)
     report.outcomes = contract + report.outcomes
     report.docs_index = docs_dir / "index.html"
+    create_markdown_artifact(key="validation-summary", markdown=report.markdown(),
+                             description=f"Validation of run {run_id}")
     get_run_logger().info("validation: %s quarantined, %s duplicate records (policy %s)",
                           report.quarantined, report.duplicates, recipe.duplicates)
     return report
@@ -200,8 +202,10 @@ def nightly_segmentation(parameters: RunParameters = RunParameters()) -> dict:  
         logger.info("database %s", mask_url(engine.url))
         prepare_database(engine, settings, mapping)
         with pipeline_lock(engine, parameters.lock_wait_seconds):
+            # The effective recipe (after overrides) records the run's missing-value and duplicate policies.
+            recorded = {**parameters.model_dump(mode="json"), "effective_recipe": recipe.model_dump(mode="json")}
             run_id = start_run(engine, mode_requested=parameters.mode, recipe_name=recipe.name,
-                               parameters=parameters.model_dump(mode="json"), flow_run_id=flow_run.get_id())
+                               parameters=recorded, flow_run_id=flow_run.get_id())
             clock = StageClock()
             try:
                 with clock.stage("extract"):

@@ -90,6 +90,22 @@ class ValidationReport:
     def failures(self) -> list[ExpectationOutcome]:
         return [outcome for outcome in self.outcomes if not outcome.success]
 
+    def markdown(self) -> str:
+        """Summary for the Prefect run: counts, then each failed expectation and what the run did."""
+        passed = len(self.outcomes) - len(self.failures)
+        lines = ["# Validation", "",
+                 f"- {passed} of {len(self.outcomes)} expectations held",
+                 f"- {self.quarantined} of {self.extracted} customers quarantined "
+                 "(segmentation.quarantined_customers)",
+                 f"- {self.duplicates} customers repeat another's record in every column but the id"]
+        if self.docs_index is not None:
+            lines.append(f"- Data Docs: {self.docs_index}")
+        if self.failures:
+            lines += ["", "| suite | expectation | column | unexpected | sample | action |", "|---|---|---|---|---|---|"]
+            lines += [f"| {o.suite} | {o.expectation} | {o.column or ''} | {o.unexpected_count or ''} | "
+                      f"{', '.join(map(str, o.sample_values))} | {o.action} |" for o in self.failures]
+        return "\n".join(lines) + "\n"
+
 
 def load_suite_document(name: str) -> dict:
     return json.loads((EXPECTATIONS_DIR / f"{name}.json").read_text())

@@ -1,0 +1,209 @@
+"""Great Expectations as the data contract: every expectation fires on a crafted bad input."""
+
+from __future__ import annotations
+
+import json
+from datetime import date, timedelta
+
+import pytest
+import sqlalchemy as sa
+
+from tasks.errors import ValidationFailedError
+from tasks.extract import SourceMapping, extract_customers
+from tasks.load import load_customers_file
+from tasks.recipes import load_recipe
+from tasks.runs import finish_run, start_run, update_run
+from tasks.validate import (
+    EXPECTATIONS_DIR,
+    ValidationConfig,
+    raise_on_contract_failures,
+    validate_features,
+    validate_rows,
+    validate_source_contract,
+)
+
+AS_OF = date(2014, 6, 30)
+LENIENT = ValidationConfig(max_quarantine_share=1.0)
+
+
+def suite(name: str) -> list[dict]:
+    return json.loads((EXPECTATIONS_DIR / f"{name}.json").read_text())["expectations"]
+
+
+def violation(spec: dict) -> object:
+    """A value that breaks `spec` (one row-level expectation)."""
+    kind, column = spec["type"], spec["kwargs"]["column"]
+    if kind == "expect_column_values_to_not_be_null":
+        return None
+    if kind == "expect_column_values_to_be_in_set":
+        return 2 if column in {"response", "complain"} or column.startswith("accepted") else "no-such-label"
+    if column == "birth_year":
+        return 1850
+    if column == "enrolled_on":
+        return AS_OF + timedelta(days=10)
+    return -1
+
+
+@pytest.fixture
+def sample_extract(clean_db, sample_path):
+    load_customers_file(clean_db, sample_path)
+    with clean_db.begin() as connection:
+        extract_customers(connection, SourceMapping(), today=AS_OF)
+    run_id = start_run(clean_db, mode_requested="auto", recipe_name="default", parameters={}, flow_run_id=None)
+    return clean_db, run_id
+
+
+def test_every_row_expectation_fires_and_quarantines_with_its_reason(sample_extract):
+    engine, run_id = sample_extract
+    specs = suite("source_rows")
+    with engine.begin() as connection:
+        # Keep 100 clean customers, then break one expectation per customer.
+        connection.execute(sa.text(
+            "DELETE FROM segmentation_work.customers_extract WHERE customer_id NOT IN (SELECT customer_id FROM "
+            "segmentation_work.customers_extract WHERE income IS NOT NULL AND birth_year > 1940 "
+            "ORDER BY customer_id LIMIT 100)"))
+        victims = connection.execute(sa.text(
+            "SELECT customer_id FROM segmentation_work.customers_extract ORDER BY customer_id")).scalars().all()
+        for victim, spec in zip(victims, specs, strict=False):
+            column = spec["kwargs"]["column"]
+            connection.execute(sa.text(f"UPDATE segmentation_work.customers_extract SET {column} = :value "
+                                       "WHERE customer_id = :id"), {"value": violation(spec), "id": victim})
+
+    report = validate_rows(engine, run_id=run_id, recipe=load_recipe("default"), config=LENIENT, as_of=AS_OF,
+                           docs_dir=None)
+
+    with engine.connect() as connection:
+        reasons = dict(connection.execute(sa.text(
+            "SELECT customer_id, reasons FROM segmentation.quarantined_customers WHERE run_id = :r"), {"r": run_id}).all())
+    assert len(report.outcomes) == len(specs)
+    for victim, spec, outcome in zip(victims, specs, report.outcomes, strict=False):
+        assert (outcome.expectation, outcome.column) == (spec["type"], spec["kwargs"]["column"])
+        assert not outcome.success and outcome.unexpected_count == 1, outcome.describe()
+        assert outcome.action == "quarantined"
+        assert spec["meta"]["reason"] in reasons[victim], (victim, spec)
+        assert len(outcome.sample_values) == 1
+    assert report.quarantined == len(specs)
+
+
+def test_sample_passes_except_its_documented_quirks(sample_extract):
+    engine, run_id = sample_extract
+    report = validate_rows(engine, run_id=run_id, recipe=load_recipe("default"), config=ValidationConfig(),
+                           as_of=AS_OF, docs_dir=None)
+    failed = {(o.expectation, o.column): o.unexpected_count for o in report.failures}
+    assert failed == {("expect_column_values_to_not_be_null", "income"): 24,
+                      ("expect_column_values_to_be_between", "birth_year"): 3}
+    assert report.quarantined == 27 and report.duplicates == 183
+
+
+def test_reference_recipe_keeps_implausible_birth_years_and_imputes_income(sample_extract):
+    engine, run_id = sample_extract
+    report = validate_rows(engine, run_id=run_id, recipe=load_recipe("reference-rfmlc"), config=ValidationConfig(),
+                           as_of=AS_OF, docs_dir=None)
+    assert {o.column: o.action for o in report.failures} == {"income": "imputed", "birth_year": "kept"}
+    assert report.quarantined == 0
+
+
+@pytest.mark.parametrize(("policy", "quarantined"), [("keep", 0), ("keep_first", 183), ("quarantine", 0)])
+def test_duplicate_policy(sample_extract, policy, quarantined):
+    engine, run_id = sample_extract
+    recipe = load_recipe("reference-rfmlc").model_copy(update={"duplicates": policy})
+    report = validate_rows(engine, run_id=run_id, recipe=recipe, config=LENIENT, as_of=AS_OF, docs_dir=None)
+    with engine.connect() as connection:
+        groups = connection.scalar(sa.text(
+            "SELECT count(*) FROM segmentation.quarantined_customers WHERE run_id = :r AND "
+            "reasons[1] LIKE 'duplicate_group_of:%'"), {"r": run_id})
+    assert report.duplicates == 183
+    if policy == "quarantine":
+        # Every member of a duplicate group, the first included.
+        assert report.quarantined == groups and groups > 183
+    else:
+        assert report.quarantined == quarantined
+
+
+def test_quarantine_share_above_threshold_fails_the_run(sample_extract):
+    engine, run_id = sample_extract
+    with pytest.raises(ValidationFailedError, match=r"27 of 2240 customers \(1.2%\) .* above the allowed 1.0%.*"
+                                                    r"missing_income': 24"):
+        validate_rows(engine, run_id=run_id, recipe=load_recipe("default"),
+                      config=ValidationConfig(max_quarantine_share=0.01), as_of=AS_OF, docs_dir=None)
+
+
+@pytest.fixture
+def platform_table(clean_db, sample_path):
+    """A copy of the sample in a 'platform' table with its own column names, read through a mapping."""
+    load_customers_file(clean_db, sample_path)
+    with clean_db.begin() as connection:
+        connection.exec_driver_sql("DROP SCHEMA IF EXISTS crm CASCADE; CREATE SCHEMA crm")
+        connection.exec_driver_sql("CREATE TABLE crm.customer_360 AS SELECT * FROM source.customers")
+        connection.exec_driver_sql("ALTER TABLE crm.customer_360 RENAME COLUMN customer_id TO id")
+    columns = {name: name for name in SourceMapping().columns} | {"customer_id": "id"}
+    yield clean_db, SourceMapping(table="crm.customer_360", columns=columns)
+    with clean_db.begin() as connection:
+        connection.exec_driver_sql("DROP SCHEMA IF EXISTS crm CASCADE")
+
+
+def contract_failures(engine, mapping, config=ValidationConfig()) -> set[tuple[str, str | None]]:
+    outcomes = validate_source_contract(engine, mapping, config, docs_dir=None)
+    return {(o.expectation, o.column) for o in outcomes if not o.success}
+
+
+def test_mapped_platform_table_meets_the_contract(platform_table):
+    engine, mapping = platform_table
+    assert contract_failures(engine, mapping) == set()
+
+
+@pytest.mark.parametrize(("breakage", "expected"), [
+    ("UPDATE crm.customer_360 SET id = 2174 WHERE id = 5524",
+     ("expect_column_values_to_be_unique", "customer_id")),
+    ("UPDATE crm.customer_360 SET id = NULL WHERE id = 5524",
+     ("expect_column_values_to_not_be_null", "customer_id")),
+    ("ALTER TABLE crm.customer_360 ALTER COLUMN income TYPE text",
+     ("expect_column_values_to_be_in_type_list", "income")),
+    ("ALTER TABLE crm.customer_360 ALTER COLUMN enrolled_on TYPE text",
+     ("expect_column_values_to_be_in_type_list", "enrolled_on")),
+    ("ALTER TABLE crm.customer_360 DROP COLUMN complain",
+     ("expect_table_columns_to_match_set", None)),
+])
+def test_each_contract_expectation_fires(platform_table, breakage, expected):
+    engine, mapping = platform_table
+    with engine.begin() as connection:
+        connection.exec_driver_sql(breakage)
+    failures = contract_failures(engine, mapping)
+    assert expected in failures
+    outcomes = validate_source_contract(engine, mapping, ValidationConfig(), docs_dir=None)
+    with pytest.raises(ValidationFailedError, match=expected[0]):
+        raise_on_contract_failures(outcomes, "crm.customer_360")
+
+
+def test_row_count_collapse_is_a_contract_breach(platform_table):
+    engine, mapping = platform_table
+    previous = start_run(engine, mode_requested="auto", recipe_name="default", parameters={}, flow_run_id=None)
+    update_run(engine, previous, rows_extracted=2240)
+    finish_run(engine, previous, status="succeeded")
+    with engine.begin() as connection:
+        connection.exec_driver_sql("DELETE FROM crm.customer_360 WHERE mod(id, 3) <> 0")  # about two thirds
+        remaining = connection.scalar(sa.text("SELECT count(*) FROM crm.customer_360"))
+    assert remaining < 1120  # more than the default 50% drop
+    assert ("expect_table_row_count_to_be_between", None) in contract_failures(engine, mapping)
+    assert contract_failures(engine, mapping, ValidationConfig(max_row_count_drop=0.8)) == set()
+
+
+def test_feature_suite_rejects_infinite_and_missing_values(sample_extract):
+    engine, _ = sample_extract
+    with engine.begin() as connection:
+        connection.exec_driver_sql(
+            "INSERT INTO segmentation_work.customer_features VALUES "
+            "(1, 'Infinity', 1, 1, 1, 0, 40, NULL, 0, 1, 0, 0, 0), (2, 10, NULL, 1, 1, 0, 40, NULL, 0, 1, 0, 0, 0)")
+    failed = {(o.expectation, o.column) for o in validate_features(engine, docs_dir=None) if not o.success}
+    assert failed == {("expect_column_values_to_be_between", "recency_days"),
+                      ("expect_column_values_to_not_be_null", "frequency")}
+
+
+def test_validation_summary_lists_failures_and_what_was_done(sample_extract):
+    engine, run_id = sample_extract
+    report = validate_rows(engine, run_id=run_id, recipe=load_recipe("default"), config=ValidationConfig(),
+                           as_of=AS_OF, docs_dir=None)
+    text = report.markdown()
+    assert "- 25 of 27 expectations held" in text
+    assert "- 27 of 2240 customers quarantined" in text and "183 customers repeat" in text
+    assert "| source_rows | expect_column_values_to_not_be_null | income | 24 |  | quarantined |" in text
