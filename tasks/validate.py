@@ -103,7 +103,7 @@ class ValidationReport:
         if self.failures:
             lines += ["", "| suite | expectation | column | unexpected | sample | action |", "|---|---|---|---|---|---|"]
             lines += [f"| {o.suite} | {o.expectation} | {o.column or ''} | {o.unexpected_count or ''} | "
-                      f"{', '.join(map(str, o.sample_values))} | {o.action} |" for o in self.failures]
+                      f"{', '.join('NULL' if v is None else str(v) for v in o.sample_values)} | {o.action} |" for o in self.failures]
         return "\n".join(lines) + "\n"
 
 

@@ -206,4 +206,5 @@ def test_validation_summary_lists_failures_and_what_was_done(sample_extract):
     text = report.markdown()
     assert "- 25 of 27 expectations held" in text
     assert "- 27 of 2240 customers quarantined" in text and "183 customers repeat" in text
-    assert "| source_rows | expect_column_values_to_not_be_null | income | 24 |  | quarantined |" in text
+    assert "| source_rows | expect_column_values_to_not_be_null | income | 24 | NULL, NULL, NULL" in text
+    assert "| birth_year | 3 | 1899, 1900, 1893 | quarantined |" in text
