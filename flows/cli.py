@@ -50,14 +50,13 @@ def main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show deb
 
 @app.command("db-url")
 def db_url() -> None:
-    """Print the database URL in use (password masked). Starts the embedded server if needed."""
-    from tasks.database import EmbeddedPostgres, database, mask_url  # noqa: PLC0415
+    """Print the database URL in use (password masked)."""
+    from tasks.database import EmbeddedPostgres, mask_url, normalise_url  # noqa: PLC0415
 
     settings = get_settings()
     try:
         if settings.database_url:
-            with database(settings) as engine:
-                console.print(mask_url(engine.url))
+            console.print(mask_url(normalise_url(settings.database_url)))
         else:
             console.print(mask_url(EmbeddedPostgres(settings.state_dir).url()))
     except SegmentsError as error:
