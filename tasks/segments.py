@@ -44,40 +44,46 @@ def _percentile_rank(population: np.ndarray, value: float) -> float:
     return float(np.searchsorted(np.sort(population), value, side="right") / max(len(population), 1))
 
 
+# Qualifiers that tell apart clusters whose value/activity names collide: (feature, high, low).
+QUALIFIERS = (("campaign_acceptances", "Campaign-Engaged", "Campaign-Quiet"), ("tenure_days", "Loyal", "New"),
+              ("recency_days", "Fading", "Recent"))
+
+
 def name_segments(summary: pd.DataFrame, features: pd.DataFrame) -> dict[int, str]:
     """A name per cluster from where its mean sits in the population: value, then activity.
 
     Value from monetary (High / Mid / Low); activity from frequency and recency (Frequent, Active,
-    Occasional, Lapsed). Collisions get a qualifier from tenure or engagement, then a roman numeral.
+    Occasional, Lapsed). A cluster whose name collides with others' gets a qualifier from the feature
+    on which it stands furthest from them (campaign engagement, tenure or recency), then a roman numeral.
     """
-    monetary = features["monetary"].to_numpy()
-    frequency = features["frequency"].to_numpy()
-    recency = features["recency_days"].to_numpy()
-    tenure = features["tenure_days"].to_numpy()
+    population = {column: np.sort(features[column].to_numpy()) for column in
+                  ("monetary", "frequency", "recency_days", "tenure_days", "campaign_acceptances")}
+    ranks = pd.DataFrame({column: [_percentile_rank(values, mean) for mean in summary[column]]
+                          for column, values in population.items()}, index=summary.index)
     names: dict[int, str] = {}
-    qualifiers: dict[int, str] = {}
-    for cluster, row in summary.iterrows():
-        value_rank = _percentile_rank(monetary, row["monetary"])
-        value = "High-Value" if value_rank >= 0.6 else "Mid-Value" if value_rank >= 0.35 else "Low-Value"
-        frequency_rank = _percentile_rank(frequency, row["frequency"])
-        recency_rank = _percentile_rank(recency, row["recency_days"])  # high rank = long ago
-        if recency_rank >= 0.6:
+    for cluster, rank in ranks.iterrows():
+        value = "High-Value" if rank["monetary"] >= 0.6 else "Mid-Value" if rank["monetary"] >= 0.35 else "Low-Value"
+        if rank["recency_days"] >= 0.6:  # high rank = last purchase long ago
             activity = "Lapsed"
-        elif frequency_rank >= 0.6:
+        elif rank["frequency"] >= 0.6:
             activity = "Frequent"
-        elif recency_rank <= 0.4:
+        elif rank["recency_days"] <= 0.4:
             activity = "Active"
         else:
             activity = "Occasional"
         names[int(cluster)] = f"{value} {activity}"
-        qualifiers[int(cluster)] = "Loyal" if _percentile_rank(tenure, row["tenure_days"]) >= 0.5 else "New"
-    return _make_unique(names, qualifiers)
+    return _make_unique(names, ranks)
 
 
-def _make_unique(names: dict[int, str], qualifiers: dict[int, str]) -> dict[int, str]:
-    counts = pd.Series(names).value_counts()
-    unique = {cluster: (f"{qualifiers[cluster]} {name}" if counts[name] > 1 else name)
-              for cluster, name in names.items()}
+def _make_unique(names: dict[int, str], ranks: pd.DataFrame) -> dict[int, str]:
+    unique = dict(names)
+    for name in {n for n in names.values() if list(names.values()).count(n) > 1}:
+        group = [cluster for cluster, n in names.items() if n == name]
+        centre = ranks.loc[group].mean()
+        for cluster in group:
+            # The feature on which this cluster stands furthest from the others sharing its name.
+            feature, high, low = max(QUALIFIERS, key=lambda q: abs(ranks.loc[cluster, q[0]] - centre[q[0]]))
+            unique[cluster] = f"{high if ranks.loc[cluster, feature] >= centre[feature] else low} {name}"
     seen: dict[str, int] = {}
     numerals = ["", " II", " III", " IV", " V", " VI", " VII", " VIII", " IX", " X"]
     for cluster in sorted(unique):
