@@ -173,6 +173,32 @@ def sql(query: Annotated[str, typer.Argument(help="A read-only SQL query.")]) ->
         _fail(SegmentsError(str(error.orig)))
 
 
+@app.command()
+def docs(output: Annotated[Path, typer.Option(help="Where to write the page.")] = Path("docs/tables.md"),
+         check: Annotated[bool, typer.Option(help="Only check that OUTPUT is up to date (exit 1 if not).")] = False,
+         ) -> None:
+    """Write the data dictionary (tables, columns, views, functions) from the COMMENTs in the database."""
+    from tasks.database import database  # noqa: PLC0415
+    from tasks.docs import tables_page  # noqa: PLC0415
+    from tasks.migrations import upgrade_schema  # noqa: PLC0415
+
+    try:
+        with database(get_settings()) as engine:
+            upgrade_schema(engine)
+            with engine.connect() as connection:
+                page = tables_page(connection)
+    except SegmentsError as error:
+        _fail(error)
+    if check:
+        if not output.is_file() or output.read_text() != page:
+            _fail(SegmentsError(f"{output} is out of date with the database comments: run `segments docs`"))
+        console.print(f"{output} is up to date")
+        return
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(page)
+    console.print(f"wrote {output}")
+
+
 @db_app.command("start")
 def db_start() -> None:
     """Start the embedded server and keep it running (until `segments db stop`)."""
