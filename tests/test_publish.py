@@ -382,3 +382,19 @@ def test_the_committed_tables_page_matches_the_database(engine):
     with engine.connect() as connection:
         page = tables_page(connection)
     assert TABLES_PAGE.read_text() == page, "docs/tables.md is out of date: run `segments docs`"
+
+
+def test_segments_docs_checks_and_writes_the_page(engine, tmp_path):
+    from typer.testing import CliRunner
+
+    from flows.cli import app
+
+    runner = CliRunner()
+    current = runner.invoke(app, ["docs", "--check", "--output", str(TABLES_PAGE)])
+    assert current.exit_code == 0, current.output
+    stale = tmp_path / "tables.md"
+    stale.write_text("# Tables\n")
+    refused = runner.invoke(app, ["docs", "--check", "--output", str(stale)])
+    assert refused.exit_code == 1 and "out of date" in refused.output
+    written = runner.invoke(app, ["docs", "--output", str(stale)])
+    assert written.exit_code == 0 and stale.read_text() == TABLES_PAGE.read_text()

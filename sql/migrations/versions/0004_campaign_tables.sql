@@ -38,16 +38,21 @@ WHERE NOT EXISTS (SELECT 1 FROM segmentation.segment_history AS h WHERE h.custom
 
 -- The read-only role campaign tools are granted (README: "Access for campaign tools"). Roles are per
 -- server, so it may already exist (another database, an earlier run). Without CREATEROLE the
--- migration still succeeds and says how to finish; the grants below then wait for the role.
+-- migration still succeeds and says how to finish (README.md lists the grants).
 DO $$
 BEGIN
     IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'segments_reader') THEN
         IF (SELECT rolsuper OR rolcreaterole FROM pg_roles WHERE rolname = current_user) THEN
-            CREATE ROLE segments_reader NOLOGIN;
+            BEGIN
+                CREATE ROLE segments_reader NOLOGIN;
+            EXCEPTION WHEN duplicate_object OR unique_violation THEN
+                NULL;  -- another database of this server created it a moment ago
+            END;
             COMMENT ON ROLE segments_reader IS 'Read-only consumer of the published segments (schema segmentation): campaign tools and BI.';
         ELSE
             RAISE NOTICE 'role segments_reader does not exist and % may not create roles: ask an administrator to '
-                         'run CREATE ROLE segments_reader NOLOGIN, then re-apply migration 0004', current_user;
+                         'run CREATE ROLE segments_reader NOLOGIN, then the GRANTs of README.md (Access: the '
+                         'segments_reader role)', current_user;
         END IF;
     END IF;
     IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'segments_reader') THEN
