@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.table import Table
 
 from tasks.errors import SegmentsError
-from tasks.settings import SAMPLE_DATA, get_settings
+from tasks.settings import PROJECT_ROOT, SAMPLE_DATA, get_settings
 
 app = typer.Typer(help="Customer segmentation pipeline: PostgreSQL in, named segments and tiers out.",
                   no_args_is_help=True, pretty_exceptions_enable=False)
@@ -174,7 +174,7 @@ def sql(query: Annotated[str, typer.Argument(help="A read-only SQL query.")]) ->
 
 
 @app.command()
-def docs(output: Annotated[Path, typer.Option(help="Where to write the page.")] = Path("docs/tables.md"),
+def docs(output: Annotated[Path, typer.Option(help="Where to write the page.")] = PROJECT_ROOT / "docs" / "tables.md",
          check: Annotated[bool, typer.Option(help="Only check that OUTPUT is up to date (exit 1 if not).")] = False,
          ) -> None:
     """Write the data dictionary (tables, columns, views, functions) from the COMMENTs in the database."""
