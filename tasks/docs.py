@@ -101,8 +101,8 @@ def render_tables_page(catalog: Catalog) -> str:
         for relation in (r for r in catalog.relations if r.schema == schema):
             lines += [f"### `{relation.qualified_name}` ({relation.kind})", "", _cell(relation.comment), "",
                       "| column | type | nullable | description |", "| --- | --- | --- | --- |"]
-            lines += [f"| `{column.name}` | {column.type} | {'' if column.not_null else 'yes'} | {_cell(column.comment)} |"
-                      for column in relation.columns]
+            lines += [f"| `{column.name}` | {column.type} | {'' if column.not_null else 'yes'} | "
+                      f"{_cell(column.comment)} |" for column in relation.columns]
             lines.append("")
         functions = [function for function in catalog.functions if function.schema == schema]
         if functions:
