@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.table import Table
 
 from tasks.errors import SegmentsError
-from tasks.settings import SAMPLE_DATA, get_settings
+from tasks.settings import PROJECT_ROOT, SAMPLE_DATA, get_settings
 
 app = typer.Typer(help="Customer segmentation pipeline: PostgreSQL in, named segments and tiers out.",
                   no_args_is_help=True, pretty_exceptions_enable=False)
@@ -174,6 +174,32 @@ def sql(query: Annotated[str, typer.Argument(help="A read-only SQL query.")]) ->
         _fail(error)
     except sa.exc.DBAPIError as error:
         _fail(SegmentsError(str(error.orig)))
+
+
+@app.command()
+def docs(output: Annotated[Path, typer.Option(help="Where to write the page.")] = PROJECT_ROOT / "docs" / "tables.md",
+         check: Annotated[bool, typer.Option(help="Only check that OUTPUT is up to date (exit 1 if not).")] = False,
+         ) -> None:
+    """Write the data dictionary (tables, columns, views, functions) from the COMMENTs in the database."""
+    from tasks.database import database  # noqa: PLC0415
+    from tasks.docs import tables_page  # noqa: PLC0415
+    from tasks.migrations import upgrade_schema  # noqa: PLC0415
+
+    try:
+        with database(get_settings()) as engine:
+            upgrade_schema(engine)
+            with engine.connect() as connection:
+                page = tables_page(connection)
+    except SegmentsError as error:
+        _fail(error)
+    if check:
+        if not output.is_file() or output.read_text() != page:
+            _fail(SegmentsError(f"{output} is out of date with the database comments: run `segments docs`"))
+        console.print(f"{output} is up to date")
+        return
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(page)
+    console.print(f"wrote {output}")
 
 
 @db_app.command("start")

@@ -18,6 +18,7 @@ from sqlalchemy.engine import Engine
 
 from tasks.errors import MigrationError
 from tasks.settings import PROJECT_ROOT
+from tasks.sql import driver_connection
 
 MIGRATIONS_DIR = PROJECT_ROOT / "sql" / "migrations"
 MIGRATION_LOCK_KEY = 7_204_117_001  # advisory-lock key shared by every process of this project
@@ -25,9 +26,19 @@ MIGRATION_LOCK_KEY = 7_204_117_001  # advisory-lock key shared by every process 
 
 def run_sql_beside(revision_file: str) -> None:
     """Execute the .sql file named like the revision script that calls this."""
-    sql_path = Path(revision_file).with_suffix(".sql")
-    # exec_driver_sql: the files hold several statements and literal colons.
-    op.get_bind().exec_driver_sql(sql_path.read_text())
+    _execute_script(Path(revision_file).with_suffix(".sql").read_text())
+
+
+def run_sql_files(relative_paths: list[str]) -> None:
+    """Execute sql/<path> files (views, functions: CREATE OR REPLACE) inside the running migration."""
+    for relative_path in relative_paths:
+        _execute_script((PROJECT_ROOT / "sql" / relative_path).read_text())
+
+
+def _execute_script(script: str) -> None:
+    # Straight to the driver, without parameters, in the migration's transaction: the files hold several
+    # statements, literal colons and literal % (format('%I'), RAISE ... '%'), exactly as psql would run them.
+    driver_connection(op.get_bind()).execute(script)
 
 
 def _alembic_config(migrations_dir: Path, connection: sa.Connection | None = None) -> Config:

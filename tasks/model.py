@@ -49,11 +49,17 @@ class Preprocessing:
         return [feature.name for feature in self.features]
 
     def to_json(self) -> list[dict]:
-        return [asdict(feature) for feature in self.features]
+        """JSON-safe: an unbounded cap (capping method none) is stored as null, since PostgreSQL's
+        jsonb has no Infinity (and SQL scoring reads null as "no bound")."""
+        return [{**asdict(feature), "cap_low": _finite_or_none(feature.cap_low),
+                 "cap_high": _finite_or_none(feature.cap_high)} for feature in self.features]
 
     @classmethod
     def from_json(cls, document: list[dict]) -> Preprocessing:
-        return cls([FeaturePreprocessing(**feature) for feature in document])
+        return cls([FeaturePreprocessing(**{**feature,
+                                            "cap_low": _none_as(feature.get("cap_low"), -math.inf),
+                                            "cap_high": _none_as(feature.get("cap_high"), math.inf)})
+                    for feature in document])
 
     def transform(self, frame: pd.DataFrame) -> np.ndarray:
         """Raw feature columns -> the scaled matrix the centroids live in."""
@@ -71,6 +77,14 @@ class Preprocessing:
                 values = np.expm1(values)
             raw[:, column] = values
         return raw
+
+
+def _finite_or_none(value: float) -> float | None:
+    return value if math.isfinite(value) else None
+
+
+def _none_as(value: float | None, default: float) -> float:
+    return default if value is None else float(value)
 
 
 def _capped(values: np.ndarray, feature: FeaturePreprocessing) -> np.ndarray:

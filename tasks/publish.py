@@ -6,6 +6,7 @@ see the previous segments or the new ones, never a mix, and a failed run leaves 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
@@ -73,14 +74,23 @@ def audit(engine: Engine, *, run_id: int, model_version: int, expected_rows: int
     return checks
 
 
-def publish(engine: Engine, *, run_id: int, assignment: Assignment) -> int:
-    """Make the staged rows the current segments, activate a newly trained model, add profiles."""
+def publish(engine: Engine, *, run_id: int, assignment: Assignment,
+            after_step: Callable[[str], None] | None = None) -> int:
+    """Make the staged rows the current segments, activate a newly trained model, record the history of
+    segment and tier changes, add profiles. `after_step(step)` runs inside the still-open transaction
+    after each step (tests use it to look from another connection)."""
+    reached = after_step or (lambda _step: None)
     with engine.begin() as connection:
         if assignment.trained:
             registry.activate(connection, assignment.model.model_version)
+        # History first: it compares the staged rows with each customer's current history row.
+        connection.exec_driver_sql(read_sql("publish/segment_history.sql"))
+        reached("segment_history")
         connection.exec_driver_sql(read_sql("publish/customer_segments.sql"))
+        reached("customer_segments")
         connection.exec_driver_sql(read_sql("publish/segment_profiles.sql"),
                                    {"run_id": run_id, "window_years": SPEND_WINDOW_YEARS})
+        reached("segment_profiles")
         return int(connection.scalar(sa.text(
             "SELECT count(*) FROM segmentation.customer_segments WHERE run_id = :run_id"), {"run_id": run_id}))
 

@@ -1,0 +1,400 @@
+"""Publish and what campaign tools read: write-audit-publish seen from a second connection, segment
+history, the consumer views, the read-only role, in-database scoring and the documented schema.
+
+The pipeline's stages are called directly (the flow's task bodies without Prefect), on the real
+PostgreSQL of the session.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Callable
+from datetime import date
+
+import numpy as np
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from tasks import registry
+from tasks.docs import TABLES_PAGE, read_catalog, tables_page
+from tasks.errors import AuditFailedError
+from tasks.extract import SourceMapping, extract_customers
+from tasks.features import compute_features, read_features
+from tasks.load import load_customers_file
+from tasks.migrations import MIGRATIONS_DIR
+from tasks.publish import assignment_rows, audit, now_utc, publish, stage
+from tasks.recipes import Capping, FeatureSpec, Recipe, load_recipe
+from tasks.runs import finish_run, start_run, update_run
+from tasks.sql import SQL_DIR, driver_connection
+from tasks.train import RetrainPolicy, decide_mode, reassign, train_model
+
+# A fixed k keeps training quick; preprocessing (what scoring must reproduce) does not depend on it.
+FOUR_SEGMENTS = load_recipe("default").model_copy(update={"k": 4})
+
+
+def run_pipeline(engine: Engine, recipe: Recipe = FOUR_SEGMENTS, mode: str = "auto", *,
+                 before_audit: Callable[[Engine], None] | None = None,
+                 after_step: Callable[[str], None] | None = None) -> int:
+    """One run as flows/nightly.py does it (minus validation and Prefect): extract, features, train or
+    reassign, stage, audit, publish; a failure is recorded on the run row as the flow records it."""
+    run_id = start_run(engine, mode_requested=mode, recipe_name=recipe.name, parameters={}, flow_run_id=None)
+    current = "extract"
+    try:
+        with engine.begin() as connection:
+            extracted = extract_customers(connection, SourceMapping(), today=date.today())
+        current = "build-features"
+        with engine.begin() as connection:
+            compute_features(connection, recipe, as_of=extracted.snapshot_date,
+                             snapshot_date=extracted.snapshot_date, run_id=run_id)
+        with engine.connect() as connection:
+            features = read_features(connection)
+            active = registry.read_active_model(connection)
+            next_id = registry.next_segment_id(connection)
+        current = "train-or-reassign"
+        decision = decide_mode(mode, active, features, recipe, extracted.snapshot_date, RetrainPolicy())
+        if decision.mode == "reassign":
+            assignment = reassign(features, active)
+        else:
+            assignment = train_model(features, recipe, as_of=extracted.snapshot_date, previous=active,
+                                     next_segment_id=next_id)
+            with engine.begin() as connection:
+                registry.insert_candidate(connection, assignment.model, run_id)
+        update_run(engine, run_id, mode=decision.mode, model_version=assignment.model.model_version)
+        current = "publish"
+        stage(engine, assignment_rows(features, assignment, run_id, now_utc()))
+        if before_audit is not None:
+            before_audit(engine)
+        audit(engine, run_id=run_id, model_version=assignment.model.model_version, expected_rows=len(features))
+        published = publish(engine, run_id=run_id, assignment=assignment, after_step=after_step)
+        update_run(engine, run_id, rows_published=published)
+        finish_run(engine, run_id, status="succeeded")
+    except Exception as error:
+        finish_run(engine, run_id, status="failed", failed_stage=current, error=str(error))
+        raise
+    return run_id
+
+
+def rows(connection_or_engine, query: str, **params) -> list[tuple]:
+    if isinstance(connection_or_engine, Engine):
+        with connection_or_engine.connect() as connection:
+            return rows(connection, query, **params)
+    return [tuple(row) for row in connection_or_engine.execute(sa.text(query), params)]
+
+
+def scalar(engine: Engine, query: str, **params):
+    with engine.connect() as connection:
+        return connection.scalar(sa.text(query), params)
+
+
+def published_state(connection_or_engine) -> dict[str, list[tuple]]:
+    """Everything a campaign tool can read after a publish, summarised."""
+    queries = {
+        "segments": "SELECT run_id, segment_id, tier, count(*) FROM segmentation.customer_segments GROUP BY 1, 2, 3 "
+                    "ORDER BY 1, 2, 3",
+        "history": "SELECT run_id, closed_by_run_id, count(*) FROM segmentation.segment_history GROUP BY 1, 2 "
+                   "ORDER BY 1, 2 NULLS FIRST",
+        "profiles": "SELECT run_id, segment_id, customers FROM segmentation.segment_profiles ORDER BY 1, 2",
+        "latest_profiles": "SELECT run_id, count(*) FROM segmentation.latest_profiles GROUP BY 1",
+        "audience": "SELECT run_id, tier, count(*), count(previous_tier) FROM segmentation.campaign_audience "
+                    "GROUP BY 1, 2 ORDER BY 1, 2",
+        "movements": "SELECT customer_id, from_tier, to_tier, direction, run_id FROM segmentation.tier_movements "
+                     "ORDER BY 1",
+        "active_model": "SELECT model_version FROM segmentation.models WHERE status = 'active'",
+    }
+    return {name: rows(connection_or_engine, query) for name, query in queries.items()}
+
+
+def give_customer_the_record_of(engine: Engine, customer_id: int, other_id: int) -> None:
+    """Make `customer_id`'s source record identical to `other_id`'s (so it lands where the other is)."""
+    with engine.begin() as connection:
+        columns = connection.execute(sa.text(
+            "SELECT column_name FROM information_schema.columns WHERE table_schema = 'source' "
+            "AND table_name = 'customers' AND column_name NOT IN ('customer_id', 'load_id')")).scalars().all()
+        assignments = ", ".join(f"{column} = other.{column}" for column in columns)
+        connection.execute(sa.text(
+            f"UPDATE source.customers AS c SET {assignments} FROM source.customers AS other "  # noqa: S608
+            "WHERE c.customer_id = :customer_id AND other.customer_id = :other_id"),
+            {"customer_id": customer_id, "other_id": other_id})
+
+
+def customer_in_another_tier(engine: Engine) -> tuple[int, str, int, str]:
+    """A (customer, tier) pair and a customer of a different tier."""
+    return rows(engine, "SELECT a.customer_id, a.tier, b.customer_id, b.tier FROM segmentation.customer_segments a "
+                        "JOIN segmentation.customer_segments b ON b.tier <> a.tier "
+                        "ORDER BY a.customer_id, b.customer_id LIMIT 1")[0]
+
+
+@pytest.fixture
+def loaded(clean_db: Engine, sample_path) -> Engine:
+    load_customers_file(clean_db, sample_path)
+    return clean_db
+
+
+# -- history ----------------------------------------------------------------------------------------------
+def test_history_adds_rows_only_when_a_segment_or_tier_changes(loaded):
+    first = run_pipeline(loaded, mode="retrain")
+    customers = scalar(loaded, "SELECT count(*) FROM segmentation.customer_segments")
+    assert customers == 2240
+    assert rows(loaded, "SELECT run_id, count(*), count(valid_to) FROM segmentation.segment_history GROUP BY 1") == [
+        (first, customers, 0)]
+
+    # Same data again: nothing changed, no history rows, no movements, profiles for the new run only.
+    history_before = rows(loaded, "SELECT * FROM segmentation.segment_history ORDER BY customer_id")
+    second = run_pipeline(loaded, mode="reassign")
+    assert rows(loaded, "SELECT * FROM segmentation.segment_history ORDER BY customer_id") == history_before
+    assert rows(loaded, "SELECT * FROM segmentation.tier_movements") == []
+    assert rows(loaded, "SELECT DISTINCT run_id FROM segmentation.latest_profiles") == [(second,)]
+
+    # Publishing the same staged rows again (a retried publish) adds neither history nor profiles.
+    profiles_before = rows(loaded, "SELECT * FROM segmentation.segment_profiles ORDER BY run_id, segment_id")
+    with loaded.connect() as connection:
+        model = registry.read_active_model(connection)
+    publish(loaded, run_id=second, assignment=reassign(read_features_now(loaded), model))
+    assert rows(loaded, "SELECT * FROM segmentation.segment_history ORDER BY customer_id") == history_before
+    assert rows(loaded, "SELECT * FROM segmentation.segment_profiles ORDER BY run_id, segment_id") == profiles_before
+
+    # One customer takes on the record of a customer in another tier: one row closed, one opened.
+    moved, old_tier, twin, new_tier = customer_in_another_tier(loaded)
+    give_customer_the_record_of(loaded, moved, twin)
+    third = run_pipeline(loaded, mode="reassign")
+    changed = rows(loaded, "SELECT customer_id, tier, run_id, closed_by_run_id, valid_to IS NULL "
+                           "FROM segmentation.segment_history WHERE customer_id = :c ORDER BY valid_from", c=moved)
+    assert changed == [(moved, old_tier, first, third, False), (moved, new_tier, third, None, True)]
+    assert scalar(loaded, "SELECT count(*) FROM segmentation.segment_history") == customers + 1
+    ranks = {"Bronze": 1, "Silver": 2, "Gold": 3, "Platinum": 4}
+    direction = "up" if ranks[new_tier] > ranks[old_tier] else "down"
+    assert rows(loaded, "SELECT customer_id, from_tier, to_tier, direction, previous_run_id, run_id "
+                        "FROM segmentation.tier_movements") == [(moved, old_tier, new_tier, direction, second, third)]
+    audience = rows(loaded, "SELECT a.tier, a.previous_tier, a.tier_since = h.valid_from, a.run_id "
+                            "FROM segmentation.campaign_audience a JOIN segmentation.segment_history h "
+                            "ON h.customer_id = a.customer_id AND h.valid_to IS NULL WHERE a.customer_id = :c",
+                    c=moved)
+    assert audience == [(new_tier, old_tier, True, third)]
+    # Everyone else keeps the date of their first assignment and has no previous tier.
+    assert rows(loaded, "SELECT count(*) FROM segmentation.campaign_audience a JOIN segmentation.segment_history h "
+                        "ON h.customer_id = a.customer_id AND h.run_id = :first WHERE a.customer_id <> :c "
+                        "AND a.tier_since = h.valid_from AND a.previous_tier IS NULL", first=first, c=moved) == [
+        (customers - 1,)]
+
+    # A customer who leaves the source: its current row is closed, and it leaves the audience.
+    with loaded.begin() as connection:
+        connection.execute(sa.text("DELETE FROM source.customers WHERE customer_id = :c"), {"c": twin})
+    fourth = run_pipeline(loaded, mode="reassign")
+    assert rows(loaded, "SELECT closed_by_run_id FROM segmentation.segment_history WHERE customer_id = :c", c=twin) == [
+        (fourth,)]
+    assert scalar(loaded, "SELECT count(*) FROM segmentation.campaign_audience WHERE customer_id = :c", c=twin) == 0
+    assert scalar(loaded, "SELECT count(*) FROM segmentation.segment_history WHERE valid_to IS NULL") == customers - 1
+
+
+def read_features_now(engine: Engine):
+    with engine.connect() as connection:
+        return read_features(connection)
+
+
+# -- write-audit-publish, seen from a second connection ------------------------------------------------------
+def test_a_concurrent_reader_sees_the_old_state_until_publish_commits_then_the_new(loaded):
+    run_pipeline(loaded, mode="retrain")
+    moved, _, twin, _ = customer_in_another_tier(loaded)
+    give_customer_the_record_of(loaded, moved, twin)  # so that history and movements change too
+    before = published_state(loaded)
+
+    seen_during_publish: dict[str, dict] = {}
+
+    def look_from_another_connection(step: str) -> None:
+        with loaded.connect() as reader:
+            seen_during_publish[step] = published_state(reader)
+
+    second = run_pipeline(loaded, mode="retrain", after_step=look_from_another_connection)
+
+    assert list(seen_during_publish) == ["segment_history", "customer_segments", "segment_profiles"]
+    for step, seen in seen_during_publish.items():
+        assert seen == before, f"a reader saw part of the publish after step {step}"
+    after = published_state(loaded)
+    assert after != before
+    assert {run_id for run_id, *_ in after["segments"]} == {second}
+    assert after["latest_profiles"] == [(second, len(after["profiles"]) - len(before["profiles"]))]
+    assert [row[0] for row in after["movements"]] == [moved]
+
+
+def test_a_failed_audit_publishes_nothing_and_the_run_says_why(loaded):
+    run_pipeline(loaded, mode="retrain")
+    before = published_state(loaded)
+    segments_before = rows(loaded, "SELECT * FROM segmentation.customer_segments ORDER BY customer_id")
+
+    def lose_a_staged_row(engine: Engine) -> None:
+        with engine.begin() as connection:
+            connection.execute(sa.text("DELETE FROM segmentation_work.customer_segments_staging "
+                                       "WHERE customer_id = (SELECT min(customer_id) FROM "
+                                       "segmentation_work.customer_segments_staging)"))
+
+    with pytest.raises(AuditFailedError, match=r"row count matches the modelled customers \(staged 2239, "
+                                               r"expected 2240\)"):
+        run_pipeline(loaded, mode="retrain", before_audit=lose_a_staged_row)
+
+    assert published_state(loaded) == before
+    assert rows(loaded, "SELECT * FROM segmentation.customer_segments ORDER BY customer_id") == segments_before
+    status, failed_stage, error = rows(loaded, "SELECT status, failed_stage, error FROM segmentation.pipeline_runs "
+                                               "ORDER BY run_id DESC LIMIT 1")[0]
+    assert (status, failed_stage) == ("failed", "publish")
+    assert "nothing was published" in error and "staged 2239, expected 2240" in error
+    # The failed run's model never became active.
+    assert rows(loaded, "SELECT status FROM segmentation.models ORDER BY model_version") == [("active",), ("retired",)]
+
+
+def test_a_failure_inside_the_publish_transaction_rolls_all_of_it_back(loaded):
+    run_pipeline(loaded, mode="retrain")
+    moved, _, twin, _ = customer_in_another_tier(loaded)
+    give_customer_the_record_of(loaded, moved, twin)
+    before = published_state(loaded)
+
+    def fail_after_segments(step: str) -> None:
+        if step == "customer_segments":
+            raise RuntimeError("connection lost (simulated)")
+
+    with pytest.raises(RuntimeError, match="simulated"):
+        run_pipeline(loaded, mode="reassign", after_step=fail_after_segments)
+
+    assert published_state(loaded) == before
+    assert rows(loaded, "SELECT status, failed_stage FROM segmentation.pipeline_runs ORDER BY run_id DESC LIMIT 1") == [
+        ("failed", "publish")]
+
+
+# -- the consumer role ---------------------------------------------------------------------------------------
+CONSUMER_VIEWS = ["campaign_audience", "tier_movements", "latest_profiles"]
+
+
+def test_the_reader_role_reads_segmentation_and_nothing_else(loaded):
+    run_pipeline(loaded, mode="retrain")
+    assert rows(loaded, "SELECT rolcanlogin FROM pg_roles WHERE rolname = 'segments_reader'") == [(False,)]
+    with loaded.connect() as connection, connection.begin():
+        connection.exec_driver_sql("SET LOCAL ROLE segments_reader")
+        tables = connection.execute(sa.text(
+            "SELECT format('%I.%I', schemaname, tablename) FROM pg_tables WHERE schemaname = 'segmentation' "
+            "UNION ALL SELECT format('%I.%I', schemaname, viewname) FROM pg_views "
+            "WHERE schemaname = 'segmentation'")).scalars().all()
+        assert {f"segmentation.{view}" for view in CONSUMER_VIEWS} <= set(tables)
+        for table in tables:
+            connection.exec_driver_sql(f"SELECT * FROM {table} LIMIT 1").all()
+        assert connection.scalar(sa.text("SELECT count(*) FROM segmentation.campaign_audience")) == 2240
+        scored = connection.execute(sa.text(
+            "SELECT tier FROM segmentation.assign_segment(CAST(:features AS jsonb))"),
+            {"features": '{"recency_days": 5, "frequency": 30, "monetary": 2000, "tenure_days": 600, '
+                         '"campaign_acceptances": 2}'}).scalar_one()
+        assert scored in {"Platinum", "Gold", "Silver", "Bronze"}
+
+        refused = ["SELECT * FROM source.customers LIMIT 1", "SELECT * FROM source.loads LIMIT 1",
+                   "SELECT * FROM segmentation_work.customer_features LIMIT 1",
+                   "DELETE FROM segmentation.customer_segments",
+                   "UPDATE segmentation.models SET status = 'retired'",
+                   "INSERT INTO segmentation.segment_history VALUES (1, 1, 'x', 'Gold', now(), NULL, 1, NULL)"]
+        for statement in refused:
+            with pytest.raises(sa.exc.ProgrammingError, match="permission denied"), connection.begin_nested():
+                connection.exec_driver_sql(statement)
+
+
+def test_new_segmentation_tables_are_readable_by_the_reader_role(clean_db):
+    with clean_db.connect() as connection, connection.begin() as transaction:
+        connection.exec_driver_sql("CREATE TABLE segmentation.added_later (x integer)")
+        assert connection.scalar(sa.text(
+            "SELECT has_table_privilege('segments_reader', 'segmentation.added_later', 'SELECT')")) is True
+        assert connection.scalar(sa.text(
+            "SELECT has_table_privilege('segments_reader', 'segmentation.added_later', 'INSERT')")) is False
+        transaction.rollback()
+
+
+def test_migration_0004_applies_again_without_changing_anything(loaded):
+    run_pipeline(loaded, mode="retrain")
+    before = published_state(loaded)
+    revision_file = MIGRATIONS_DIR / "versions" / "0004_campaign_tables.py"
+    spec = importlib.util.spec_from_file_location("revision_0004", revision_file)
+    revision = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(revision)
+    with loaded.begin() as connection:
+        for path in [revision_file.with_suffix(".sql"), *(SQL_DIR / name for name in revision.OBJECT_FILES)]:
+            driver_connection(connection).execute(path.read_text())  # as the migration runs it
+    assert published_state(loaded) == before
+
+
+# -- in-database scoring ---------------------------------------------------------------------------------------
+WITH_UNCAPPED_INCOME = FOUR_SEGMENTS.model_copy(update={
+    "name": "uncapped-with-income", "capping": Capping(method="none"),
+    "features": [*FOUR_SEGMENTS.features, FeatureSpec(name="income", transform="log1p")],
+    "missing_values": {"income": "median"}})
+
+
+@pytest.mark.parametrize("recipe", [load_recipe("default"), load_recipe("reference-rfmlc"), WITH_UNCAPPED_INCOME],
+                         ids=["default", "reference-rfmlc", "no-capping-imputed-income"])
+def test_scoring_in_the_database_agrees_with_python_on_every_customer(loaded, recipe):
+    run_pipeline(loaded, recipe, mode="retrain")
+    with loaded.connect() as connection:
+        model = registry.read_active_model(connection)
+        features = read_features(connection)
+        in_database = rows(connection, "SELECT f.customer_id, a.segment_id, a.tier, a.distance_to_centroid "
+                                       "FROM segmentation_work.customer_features f "
+                                       "CROSS JOIN LATERAL segmentation.assign_segment(f.customer_id) a "
+                                       "ORDER BY f.customer_id")
+        stored = connection.execute(sa.text("SELECT preprocessing FROM segmentation.models "
+                                             "WHERE status = 'active'")).scalar_one()
+    in_python = reassign(features, model)
+    labels = {label.cluster_index: label for label in model.segments}
+    expected = [(int(customer), labels[int(cluster)].segment_id, labels[int(cluster)].tier)
+                for customer, cluster in zip(features["customer_id"], in_python.labels, strict=True)]
+    assert len(in_database) == len(features) == 2240
+    assert [row[:3] for row in in_database] == expected
+    np.testing.assert_allclose([row[3] for row in in_database], in_python.distances, rtol=1e-9, atol=1e-9)
+    if recipe.capping.method == "none":  # unbounded caps are stored as JSON null (jsonb has no Infinity)
+        assert all(step["cap_low"] is None and step["cap_high"] is None for step in stored)
+        assert np.isinf([f.cap_high for f in model.preprocessing.features]).all()
+    # The published rows are what the database function gives.
+    assert rows(loaded, "SELECT customer_id, segment_id, tier FROM segmentation.customer_segments "
+                        "ORDER BY customer_id") == expected
+
+
+def test_scoring_raw_values_needs_every_model_feature(loaded):
+    run_pipeline(loaded, mode="retrain")
+    with loaded.connect() as connection:
+        with pytest.raises(sa.exc.DBAPIError, match="lacks the model feature.*tenure_days"):
+            connection.execute(sa.text("SELECT * FROM segmentation.assign_segment(CAST(:f AS jsonb))"),
+                               {"f": '{"recency_days": 5, "frequency": 30, "monetary": 2000, '
+                                     '"campaign_acceptances": 2}'})
+
+
+def test_scoring_without_an_active_model_says_what_to_do(clean_db):
+    with clean_db.connect() as connection:
+        with pytest.raises(sa.exc.DBAPIError, match="no active segmentation model"):
+            connection.execute(sa.text("SELECT * FROM segmentation.assign_segment(CAST('{}' AS jsonb))"))
+
+
+# -- documentation in the database -----------------------------------------------------------------------------
+def test_every_table_column_view_and_function_has_a_comment(engine):
+    with engine.connect() as connection:
+        catalog = read_catalog(connection)
+    assert catalog.undocumented() == []
+    kinds = {(relation.kind, relation.qualified_name) for relation in catalog.relations}
+    assert {("view", f"segmentation.{view}") for view in CONSUMER_VIEWS} <= kinds
+    assert ("table", "segmentation.segment_history") in kinds
+    assert {function.signature for function in catalog.functions} >= {
+        "segmentation.assign_segment(feature_values jsonb)", "segmentation.assign_segment(customer_id bigint)"}
+
+
+def test_the_committed_tables_page_matches_the_database(engine):
+    with engine.connect() as connection:
+        page = tables_page(connection)
+    assert TABLES_PAGE.read_text() == page, "docs/tables.md is out of date: run `segments docs`"
+
+
+def test_segments_docs_checks_and_writes_the_page(engine, tmp_path):
+    from typer.testing import CliRunner
+
+    from flows.cli import app
+
+    runner = CliRunner()
+    current = runner.invoke(app, ["docs", "--check", "--output", str(TABLES_PAGE)])
+    assert current.exit_code == 0, current.output
+    stale = tmp_path / "tables.md"
+    stale.write_text("# Tables\n")
+    refused = runner.invoke(app, ["docs", "--check", "--output", str(stale)])
+    assert refused.exit_code == 1 and "out of date" in refused.output
+    written = runner.invoke(app, ["docs", "--output", str(stale)])
+    assert written.exit_code == 0 and stale.read_text() == TABLES_PAGE.read_text()
