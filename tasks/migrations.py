@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import psycopg
 import sqlalchemy as sa
 from alembic import command, op
 from alembic.config import Config
@@ -66,13 +67,15 @@ def upgrade_schema(engine: Engine, migrations_dir: Path = MIGRATIONS_DIR) -> str
             before = MigrationContext.configure(connection).get_current_revision()
             try:
                 command.upgrade(_alembic_config(migrations_dir, connection), "head")
-            except sa.exc.DBAPIError as error:
+            except (sa.exc.DBAPIError, psycopg.Error) as error:
                 connection.rollback()
+                driver_connection(connection).rollback()  # the script ran on the driver connection
+                cause = getattr(error, "orig", None) or error
                 failed = _first_pending_after(migrations_dir,
                                               MigrationContext.configure(connection).get_current_revision())
                 raise MigrationError(
                     f"migration {failed} failed and was rolled back (schema was at {before or 'empty'}): "
-                    f"{error.orig}") from error
+                    f"{cause}") from error
             connection.commit()
         finally:
             connection.execute(sa.text("SELECT pg_advisory_unlock(:key)"), {"key": MIGRATION_LOCK_KEY})
