@@ -10,6 +10,7 @@ import base64
 import html
 import io
 import os
+import textwrap
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -22,7 +23,7 @@ from matplotlib.ticker import FuncFormatter, PercentFormatter
 from sqlalchemy.engine import Engine
 
 from tasks.bands import BandsConfig, compact_number
-from tasks.insights import CHANNELS, SEGMENT_DIMENSION, SPEND_CATEGORIES, RunInsights, gather_insights, highlights
+from tasks.insights import CHANNELS, DIAGNOSTICS_SAMPLE, SEGMENT_DIMENSION, SPEND_CATEGORIES, RunInsights, gather_insights, highlights
 from tasks.report import format_amount
 
 SECTIONS = {"summary": "Summary", "segments": "Segment profiles", "conversion": "Conversion analysis",
@@ -120,8 +121,9 @@ def _colours(insights: RunInsights) -> dict[int, str]:
     return {segment_id: PALETTE[index % len(PALETTE)] for index, segment_id in enumerate(insights.segment_order())}
 
 
-def _short(name: str, width: int = 18) -> str:
-    return name if len(name) <= width else name.replace(" ", "\n", 1)
+def _short(name: str, width: int = 14) -> str:
+    """Wrap a label on word boundaries so neighbouring tick labels do not overlap."""
+    return textwrap.fill(name, width, break_long_words=False)
 
 
 def chart_segment_overview(insights: RunInsights) -> str:
@@ -210,7 +212,9 @@ def chart_spend_mix(insights: RunInsights) -> str:
 def chart_conversion(insights: RunInsights, dimension: str) -> str:
     """Response rate with its 95% Wilson interval, and conversion per web visit, for each band."""
     rows = insights.conversion[insights.conversion["dimension"] == dimension]
-    labels = [_short(label, 14) for label in rows["band_label"]]
+    rotate = len(rows) > 6
+    labels = [f"{label} (n={int(customers):,})" if rotate else f"{_short(label, 14)}\nn={int(customers):,}"
+              for label, customers in zip(rows["band_label"], rows["customers"])]
     x = np.arange(len(rows))
     figure, (rate_axis, visit_axis) = _figure(11, 3.4, 2)
     rate = rows["response_rate"].to_numpy(dtype="float64")
@@ -225,21 +229,17 @@ def chart_conversion(insights: RunInsights, dimension: str) -> str:
                        fmt="none", ecolor="#333333", capsize=3, linewidth=1)
     overall = insights.overall["response_rate"]
     if overall is not None:
-        rate_axis.axhline(overall, color="#c8423c", linestyle="--", linewidth=1)
-        rate_axis.annotate(f"overall {overall:.1%}", (1.0, overall), xycoords=("axes fraction", "data"),
-                           ha="right", va="bottom", fontsize=8, color="#c8423c")
-    for position, customers in zip(x, rows["customers"]):
-        rate_axis.annotate(f"n={int(customers):,}", (position, 0), xytext=(0, 2), textcoords="offset points",
-                           ha="center", va="bottom", fontsize=7, color="white" if customers else "#999999",
-                           rotation=90 if len(rows) > 8 else 0)
+        rate_axis.axhline(overall, color="#c8423c", linestyle="--", linewidth=1, label=f"all customers {overall:.1%}")
+        rate_axis.legend(fontsize=8, frameon=False, loc="upper left")
+        rate_axis.margins(y=0.15)
     rate_axis.set_title("Campaign response rate (bars: 95% Wilson interval)")
     rate_axis.yaxis.set_major_formatter(PercentFormatter(1.0))
     visit_axis.bar(x, np.nan_to_num(rows["mean_conversion"].to_numpy(dtype="float64")), color="#3a9e5c", alpha=0.85)
     visit_axis.set_title("Conversion per web visit (customers with visits)")
     visit_axis.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=1))
     for axis in (rate_axis, visit_axis):
-        axis.set_xticks(x, labels, fontsize=7, rotation=35 if len(rows) > 5 else 0,
-                        ha="right" if len(rows) > 5 else "center")
+        axis.set_xticks(x, labels, fontsize=7, rotation=40 if rotate else 0, ha="right" if rotate else "center",
+                        rotation_mode="anchor")
     return png_data_uri(figure)
 
 
@@ -353,15 +353,17 @@ def _e(value) -> str:
     return html.escape(str(value))
 
 
-def _table(rows: list[dict], numeric: set[str] | None = None, raw: set[str] | None = None) -> str:
+def _table(rows: list[dict], numeric: set[str] | None = None, raw: set[str] | None = None,
+           header: bool = True) -> str:
     if not rows:
         return '<p class="note">No rows.</p>'
     numeric, raw = numeric or set(), raw or set()
-    head = "".join(f'<th class="{"n" if c in numeric else ""}">{_e(c)}</th>' for c in rows[0])
+    head = "".join(f'<th class="{"n" if c in numeric else ""}">{_e(c)}</th>' for c in rows[0]) if header else ""
     body = "".join("<tr>" + "".join(
         f'<td class="{"n" if c in numeric else ""}">{v if c in raw else _e(v)}</td>' for c, v in row.items())
         + "</tr>" for row in rows)
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    head = f"<thead><tr>{head}</tr></thead>" if header else ""
+    return f"<table>{head}<tbody>{body}</tbody></table>"
 
 
 def _img(uri: str, alt: str) -> str:
@@ -375,13 +377,13 @@ def _section(key: str, body: str) -> str:
 def _summary_section(insights: RunInsights) -> str:
     run = insights.run
     items = "".join(f"<li>{_e(line)}</li>" for line in highlights(insights))
-    facts = [{"": "customers", "value": f"{run['rows_extracted'] or 0:,} extracted, {run['rows_quarantined'] or 0:,} "
+    facts = [{"fact": "customers", "value": f"{run['rows_extracted'] or 0:,} extracted, {run['rows_quarantined'] or 0:,} "
               f"set aside by validation, {run['rows_published'] or 0:,} published"},
-             {"": "mode", "value": f"{run['mode']} ({'; '.join(run['mode_reasons'] or [])})"},
-             {"": "recipe / model", "value": f"{run['recipe_name']}, model version {run['model_version']}"
+             {"fact": "mode", "value": f"{run['mode']} ({'; '.join(run['mode_reasons'] or [])})"},
+             {"fact": "recipe / model", "value": f"{run['recipe_name']}, model version {run['model_version']}"
               + (f" trained by run {insights.model['trained_by_run']}" if insights.model else "")},
-             {"": "data as of", "value": f"{run['as_of']} (amounts in {insights.currency or 'the data currency'})"}]
-    body = f'<ul class="highlights">{items}</ul>' + _table(facts)
+             {"fact": "data as of", "value": f"{run['as_of']} (amounts in {insights.currency or 'the data currency'})"}]
+    body = f'<ul class="highlights">{items}</ul>' + _table(facts, header=False)
     if not insights.customers_current and run["rows_published"]:
         later = f" by run {insights.republished_by}" if insights.republished_by else ""
         body += (f'<p class="note">The customers of run {insights.run_id} have since been republished{later}: '
@@ -521,8 +523,9 @@ def _methods_section(insights: RunInsights) -> str:
                                "cover two years and visits one month: compare bands, not absolute values.",
         "Movements": "Customers per segment compared with the previous run that published profiles, by stable "
                      "segment id.",
-        "Diagnostics": "k selection metrics are those stored with the model when it was trained. Silhouettes and the "
-                       f"PCA use a reproducible sample of up to {insights.diagnostics.sample_size if insights.diagnostics else 3000:,} "
+        "Diagnostics": "k selection metrics are those stored with the model when it was trained (elbow and train "
+                       "silhouette on the training split, held-out silhouette on the test split). Silhouettes per "
+                       f"segment and the PCA use a reproducible sample of at most {DIAGNOSTICS_SAMPLE:,} of the run's "
                        "customers, preprocessed as the model does (imputation, capping, transforms, scaling).",
         "Stored tables": "segmentation.conversion_by_band (this analysis, per run), segmentation.segment_profiles, "
                          "segmentation.models.",
