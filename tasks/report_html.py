@@ -337,6 +337,7 @@ table { border-collapse: collapse; font-size: 13px; margin: 8px 0 14px; width: 1
 th { background: #eef2f6; text-align: left; padding: 6px 8px; border-bottom: 2px solid #cfd8e3;
      font-weight: 600; white-space: nowrap; }
 td { padding: 5px 8px; border-bottom: 1px solid #eceff3; vertical-align: top; }
+td:first-child { white-space: nowrap; }
 td.n, th.n { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
 tr:nth-child(even) td { background: #fafbfc; }
 img { max-width: 100%; display: block; margin: 6px 0 10px; }

@@ -307,7 +307,7 @@ def test_flow_writes_a_self_contained_report_and_links_it(engine, sample_runs):
     assert "IDR " in text and "2,213" in text  # currency and thousands separators
 
     artifacts = sample_runs["artifacts"]
-    assert artifacts[f"report-run-{run_id}"] == path.as_uri()
+    assert artifacts[f"report-run-{run_id}"] == f"[{path.name}]({path.as_uri()})"  # a link artifact is markdown
     assert "| band | customers |" in artifacts["conversion-by-band"]
 
     # The second run reassigned the same customers: every segment kept its size.
