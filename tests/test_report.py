@@ -362,3 +362,18 @@ def test_report_of_a_failed_run_is_refused(clean_db):
         run_id = insert_run(connection, status="failed")
     with pytest.raises(SegmentsError, match=f"run {run_id} is failed"):
         write_run_report(clean_db, run_id, Path("/nonexistent"), load_bands())
+
+
+def test_report_of_a_run_that_published_nothing_says_so(clean_db, tmp_path):
+    from tasks.report_html import write_run_report
+
+    with clean_db.begin() as connection:  # e.g. a dry run: succeeded, nothing published, no model stored
+        run_id = connection.scalar(sa.text(
+            "INSERT INTO segmentation.pipeline_runs (status, mode_requested, mode, recipe_name, parameters, "
+            "rows_published) VALUES ('succeeded', 'auto', 'retrain', 'default', '{}', 0) RETURNING run_id"))
+    written = write_run_report(clean_db, run_id, tmp_path, load_bands())
+    report = parse_report(written.path)
+    assert written.path == tmp_path / "reports" / f"run-{run_id}.html"
+    assert report.sections == ["summary", "segments", "conversion", "diagnostics", "methods"]
+    assert report.images == []
+    assert "This run published no customers" in written.path.read_text(encoding="utf-8")
