@@ -156,6 +156,30 @@ def show() -> None:
 
 
 @app.command()
+def report(run_id: Annotated[Optional[int], typer.Argument(
+        help="Run to report on (default: the latest successful run that published segments).")] = None) -> None:
+    """Regenerate a run's insight report (self-contained HTML) from the database and print its path."""
+    from tasks.bands import load_bands  # noqa: PLC0415
+    from tasks.database import database  # noqa: PLC0415
+    from tasks.insights import latest_reportable_run  # noqa: PLC0415
+    from tasks.migrations import upgrade_schema  # noqa: PLC0415
+    from tasks.report_html import write_run_report  # noqa: PLC0415
+
+    settings = get_settings()
+    try:
+        bands = load_bands(settings.bands_file)
+        with database(settings) as engine:
+            upgrade_schema(engine)
+            if run_id is None:
+                with engine.connect() as connection:
+                    run_id = latest_reportable_run(connection)
+            written = write_run_report(engine, run_id, settings.state_dir, bands)
+    except SegmentsError as error:
+        _fail(error)
+    print(written.path)  # noqa: T201 (plain path, for scripts: open "$(segments report)")
+
+
+@app.command()
 def sql(query: Annotated[str, typer.Argument(help="A read-only SQL query.")]) -> None:
     """Run a read-only query against the pipeline's database and print the result."""
     from tasks.database import database  # noqa: PLC0415

@@ -11,12 +11,13 @@ from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from prefect import flow, get_run_logger, task
-from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.artifacts import create_link_artifact, create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NONE
 from prefect.runtime import flow_run
 from sqlalchemy.engine import Engine
 
 from tasks import registry
+from tasks.bands import BandsConfig, load_bands
 from tasks.database import database, is_embedded, mask_url
 from tasks.errors import DatabaseUnavailableError, SegmentsError
 from tasks.extract import DEFAULT_SOURCE_TABLE, ExtractResult, SourceMapping, extract_customers, load_mapping
@@ -27,6 +28,7 @@ from tasks.parameters import RunParameters
 from tasks.publish import assignment_rows, audit, now_utc, publish, stage
 from tasks.recipes import KRange, Recipe, load_recipe
 from tasks.report import RunSummary, summarise_run
+from tasks.report_html import write_run_report
 from tasks.runs import finish_run, pipeline_lock, start_run, update_run
 from tasks.settings import SAMPLE_DATA, Settings, get_settings
 from tasks.train import Assignment, RetrainPolicy, decide_mode, reassign, train_model
@@ -149,13 +151,22 @@ def publish_segments(engine: Engine, run_id: int, features, assignment: Assignme
 
 
 @pipeline_task("report")
-def report(engine: Engine, run_id: int) -> RunSummary:
+def report(engine: Engine, run_id: int, settings: Settings, bands: BandsConfig) -> RunSummary:
     summary = summarise_run(engine, run_id)
     create_markdown_artifact(key="segmentation-summary", markdown=summary.markdown(),
                              description=f"Segmentation run {run_id}")
     if summary.profiles:
         create_table_artifact(key="segment-profiles", table=summary.table_rows(),
                               description=f"Segment profiles of run {run_id}")
+    insight = write_run_report(engine, run_id, settings.state_dir, bands)
+    create_link_artifact(key=f"report-run-{run_id}", link=insight.path.as_uri(), link_text=insight.path.name,
+                         description=f"Insight report of run {run_id} (self-contained HTML)")
+    if not insight.insights.conversion.empty:
+        create_markdown_artifact(key="conversion-by-band", markdown=insight.conversion_markdown(),
+                                 description=f"Conversion by band of run {run_id}")
+        create_table_artifact(key="conversion-by-segment", table=insight.segment_table(),
+                              description=f"Conversion by segment of run {run_id}")
+    get_run_logger().info("insight report: %s", insight.path)
     print(summary.as_text())  # noqa: T201 (the flow ends by showing what it published)
     return summary
 
@@ -195,6 +206,7 @@ def nightly_segmentation(parameters: RunParameters = RunParameters()) -> dict:  
     settings = get_settings()
     recipe = resolve_recipe(parameters)
     mapping = load_mapping(settings.source_mapping)
+    bands = load_bands(settings.bands_file)  # checked before any work, used by the report
     config = ValidationConfig(max_quarantine_share=parameters.max_quarantine_share,
                               max_row_count_drop=parameters.max_row_count_drop)
     logger = get_run_logger()
@@ -226,7 +238,7 @@ def nightly_segmentation(parameters: RunParameters = RunParameters()) -> dict:  
                 update_run(engine, run_id, rows_published=published, timings=clock.seconds)
                 finish_run(engine, run_id, status="succeeded")
                 with clock.stage("report"):
-                    summary = report(engine, run_id)
+                    summary = report(engine, run_id, settings, bands)
                 update_run(engine, run_id, timings=clock.seconds)
             except Exception as error:
                 update_run(engine, run_id, timings=clock.seconds)

@@ -30,6 +30,9 @@ class Settings(BaseSettings):
     source_mapping: Path | None = Field(
         default=None, validation_alias="SEGMENTS_SOURCE_MAPPING",
         description="YAML file mapping a platform table's columns onto the canonical contract.")
+    bands_file: Path | None = Field(
+        default=None, validation_alias="SEGMENTS_BANDS",
+        description="YAML file with the insight report's conversion bands (default config/bands.yaml).")
 
 
 def get_settings() -> Settings:

@@ -1,0 +1,379 @@
+"""The insight report: conversion tables against hand-computed values, the HTML it writes, and how it renders."""
+
+from __future__ import annotations
+
+import base64
+import math
+import os
+from collections.abc import Iterator
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from tasks.bands import bands_of, load_bands
+from tasks.errors import ConfigurationError, SegmentsError
+from tasks.insights import compute_conversion_by_band, read_conversion, read_movements
+from tasks.settings import PROJECT_ROOT
+from tests.browser import ensure_chromium, screenshot
+
+Z95 = 1.959963984540054
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+SCREENSHOTS = Path(os.environ.get("SEGMENTS_TEST_ARTIFACTS", PROJECT_ROOT / ".state" / "test-artifacts"))
+
+
+def absent(value) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def wilson(successes: int, trials: int) -> tuple[float, float]:
+    """The Wilson score interval, written out as in the textbooks (independently of the SQL function)."""
+    p, n, z = successes / trials, trials, Z95
+    centre = p + z * z / (2 * n)
+    spread = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    return (centre - spread) / (1 + z * z / n), (centre + spread) / (1 + z * z / n)
+
+
+# -- a crafted run: seven customers whose bands and rates are worked out by hand ----------------------------
+# id, segment (id, name, tier), income, monetary (spend), age, children, web visits, purchases, response
+CRAFTED = [
+    (1, 1, "Big Spenders", "Platinum", 5_000_000, 2_600_000, 25, 0, 5, 20, 1),
+    (2, 1, "Big Spenders", "Platinum", 15_000_000, 2_000_000, 35, 1, 0, 10, 1),
+    (3, 1, "Big Spenders", "Platinum", 15_000_000, 600_000, 39, 1, 4, 8, 0),
+    (4, 2, "Bargain Hunters", "Bronze", 120_000_000, 100_000, 81, 3, 2, 6, 1),
+    (5, 2, "Bargain Hunters", "Bronze", None, 499_999, 17, 4, 10, 5, 0),
+    (6, 2, "Bargain Hunters", "Bronze", 100_000_000, 500_000, 80, 2, 0, 3, 0),
+    (7, 2, "Bargain Hunters", "Bronze", 99_999_999, 0, 45, 0, 8, 2, 1),
+]
+
+
+def insert_run(connection: sa.Connection, status: str = "succeeded") -> int:
+    return connection.scalar(sa.text(
+        "INSERT INTO segmentation.pipeline_runs (status, mode_requested, mode, recipe_name, parameters, "
+        "rows_published) VALUES (:status, 'retrain', 'retrain', 'default', '{}', 7) RETURNING run_id"),
+        {"status": status})
+
+
+def insert_crafted_customers(connection: sa.Connection, run_id: int) -> None:
+    connection.execute(sa.text(
+        "INSERT INTO segmentation.customer_segments (customer_id, segment_id, segment_name, tier, recommended_action, "
+        "model_version, run_id, assigned_at, recency_days, frequency, monetary, tenure_days, campaign_acceptances, "
+        "age, income, children_home, web_visits_month, conversion_rate, spend_per_purchase, response, "
+        "distance_to_centroid) VALUES (:customer_id, :segment_id, :segment_name, :tier, 'act', 1, :run_id, now(), "
+        "10, :frequency, :monetary, 100, :response, :age, :income, :children, :visits, 0, 0, :response, 0.5)"),
+        [{"customer_id": c, "segment_id": s, "segment_name": name, "tier": tier, "income": income, "monetary": spend,
+          "age": age, "children": children, "visits": visits, "frequency": purchases, "response": response,
+          "run_id": run_id}
+         for c, s, name, tier, income, spend, age, children, visits, purchases, response in CRAFTED])
+
+
+@pytest.fixture
+def crafted_run(clean_db) -> int:
+    with clean_db.begin() as connection:
+        run_id = insert_run(connection)
+        insert_crafted_customers(connection, run_id)
+        compute_conversion_by_band(connection, run_id, load_bands(), currency="IDR")
+    return run_id
+
+
+def bands_table(engine, run_id: int, dimension: str) -> dict[str, dict]:
+    with engine.connect() as connection:
+        rows = read_conversion(connection, run_id)
+    return {row["band_label"]: row for row in rows[rows["dimension"] == dimension].to_dict("records")}
+
+
+def test_income_bands_match_hand_computed_values(clean_db, crafted_run):
+    income = bands_table(clean_db, crafted_run, "income")
+    # Bands [0, 10M), [10M, 20M) ... [90M, 100M), 100M+ are all listed, empty ones too; "unknown" only because
+    # customer 5 has no income; there is no band below 0 (nobody is there).
+    assert list(income) == ["IDR 0–10M", "IDR 10M–20M", "IDR 20M–30M", "IDR 30M–40M", "IDR 40M–50M",
+                            "IDR 50M–60M", "IDR 60M–70M", "IDR 70M–80M", "IDR 80M–90M", "IDR 90M–100M",
+                            "IDR 100M+", "unknown"]
+    assert [income[label]["band_order"] for label in income] == list(range(1, 13))
+    assert (income["IDR 10M–20M"]["lower"], income["IDR 10M–20M"]["upper"]) == (10_000_000, 20_000_000)
+    assert income["IDR 100M+"]["lower"] == 100_000_000 and absent(income["IDR 100M+"]["upper"])
+
+    # 10M-20M: customers 2 (responded, no visits) and 3 (did not respond, 4 visits, 8 purchases).
+    band = income["IDR 10M–20M"]
+    assert (band["customers"], band["responders"], band["zero_visit_customers"]) == (2, 1, 1)
+    assert band["response_rate"] == pytest.approx(0.5)
+    assert (band["ci_low"], band["ci_high"]) == pytest.approx(wilson(1, 2))
+    assert (band["ci_low"], band["ci_high"]) == pytest.approx((0.0945, 0.9055), abs=1e-4)  # published value
+    assert band["mean_conversion"] == pytest.approx(0 / 4)  # customer 2 has no visits: left out
+    assert band["purchases_per_visit"] == pytest.approx(8 / 4)
+
+    # 100M+: customer 6 sits exactly on the bound (bands include their lower bound) and customer 4 above it.
+    band = income["IDR 100M+"]
+    assert (band["customers"], band["responders"], band["zero_visit_customers"]) == (2, 1, 1)
+    assert band["mean_conversion"] == pytest.approx(1 / 2)
+    assert band["purchases_per_visit"] == pytest.approx(6 / 2)
+
+    # 99,999,999 is still in 90M-100M; one customer who responded: rate 1, interval (z²/(1+z²)-complement, 1).
+    band = income["IDR 90M–100M"]
+    assert (band["customers"], band["responders"], band["response_rate"]) == (1, 1, 1.0)
+    assert band["ci_low"] == pytest.approx(1 / (1 + Z95 ** 2))
+    assert band["ci_high"] == pytest.approx(1.0)
+    assert band["mean_conversion"] == pytest.approx(1 / 8) and band["purchases_per_visit"] == pytest.approx(2 / 8)
+
+    unknown = income["unknown"]
+    assert (unknown["customers"], unknown["responders"]) == (1, 0)
+    assert absent(unknown["lower"]) and absent(unknown["upper"])
+    assert (unknown["ci_low"], unknown["ci_high"]) == pytest.approx((0.0, Z95 ** 2 / (1 + Z95 ** 2)))
+
+    empty = income["IDR 50M–60M"]
+    assert (empty["customers"], empty["responders"], empty["zero_visit_customers"]) == (0, 0, 0)
+    assert all(absent(empty[column]) for column in
+               ("response_rate", "ci_low", "ci_high", "mean_conversion", "purchases_per_visit"))
+
+
+def test_spending_age_children_and_segment_bands(clean_db, crafted_run):
+    spending = bands_table(clean_db, crafted_run, "spending")
+    assert list(spending) == ["IDR 0–500K", "IDR 500K–1M", "IDR 1M–1.5M", "IDR 1.5M–2M", "IDR 2M–2.5M", "IDR 2.5M+"]
+    low = spending["IDR 0–500K"]  # customers 4 (100K), 5 (499,999) and 7 (0)
+    assert (low["customers"], low["responders"], low["zero_visit_customers"]) == (3, 2, 0)
+    assert low["response_rate"] == pytest.approx(2 / 3)
+    assert (low["ci_low"], low["ci_high"]) == pytest.approx(wilson(2, 3))
+    assert low["mean_conversion"] == pytest.approx((1 / 2 + 0 / 10 + 1 / 8) / 3)
+    assert low["purchases_per_visit"] == pytest.approx((6 + 5 + 2) / (2 + 10 + 8))
+    assert [spending[label]["customers"] for label in spending] == [3, 2, 0, 0, 1, 1]
+
+    age = bands_table(clean_db, crafted_run, "age")
+    # Customer 5 (17) gets the open band below the first bound; 80 and 81 are in 80+.
+    assert list(age) == ["under 20", "20–29", "30–39", "40–49", "50–59", "60–69", "70–79", "80+"]
+    assert [age[label]["customers"] for label in age] == [1, 1, 2, 1, 0, 0, 0, 2]
+    assert age["under 20"]["band_order"] == 0 and age["under 20"]["upper"] == 20
+
+    children = bands_table(clean_db, crafted_run, "children")
+    assert list(children) == ["0", "1", "2", "3+"]
+    none = children["0"]  # customers 1 and 7, both responded
+    assert (none["customers"], none["responders"]) == (2, 2)
+    assert (none["ci_low"], none["ci_high"]) == pytest.approx(wilson(2, 2))
+    assert none["ci_low"] == pytest.approx(1 / (1 + Z95 ** 2 / 2))
+    assert none["mean_conversion"] == pytest.approx((1 / 5 + 1 / 8) / 2)
+    assert none["purchases_per_visit"] == pytest.approx((20 + 2) / (5 + 8))
+    assert children["3+"]["customers"] == 2  # 3 and 4 children
+
+    segments = bands_table(clean_db, crafted_run, "segment")
+    assert list(segments) == ["Big Spenders", "Bargain Hunters"]  # Platinum before Bronze
+    big, bargain = segments["Big Spenders"], segments["Bargain Hunters"]
+    assert (big["customers"], big["responders"], big["zero_visit_customers"]) == (3, 2, 1)
+    assert big["mean_conversion"] == pytest.approx((1 / 5 + 0 / 4) / 2)
+    assert big["purchases_per_visit"] == pytest.approx((20 + 8) / (5 + 4))
+    assert (bargain["customers"], bargain["responders"], bargain["zero_visit_customers"]) == (4, 2, 1)
+    assert bargain["mean_conversion"] == pytest.approx((1 / 2 + 0 / 10 + 1 / 8) / 3)
+    assert (bargain["ci_low"], bargain["ci_high"]) == pytest.approx(wilson(2, 4))
+    # Every dimension covers every customer exactly once.
+    with clean_db.connect() as connection:
+        totals = dict(connection.execute(sa.text(
+            "SELECT dimension, sum(customers) FROM segmentation.conversion_by_band WHERE run_id = :r GROUP BY 1"),
+            {"r": crafted_run}).all())
+    assert totals == {"income": 7, "spending": 7, "age": 7, "children": 7, "segment": 7}
+
+
+def test_recomputing_replaces_the_runs_rows(clean_db, crafted_run):
+    with clean_db.begin() as connection:
+        before = connection.scalar(sa.text("SELECT count(*) FROM segmentation.conversion_by_band"))
+        compute_conversion_by_band(connection, crafted_run, load_bands(), currency="IDR")
+        after = connection.scalar(sa.text("SELECT count(*) FROM segmentation.conversion_by_band"))
+    assert before == after == 12 + 6 + 8 + 4 + 2
+
+
+def test_bands_file_is_validated_with_its_name(tmp_path):
+    bad = tmp_path / "bands.yaml"
+    bad.write_text("income:\n  column: salary\n  start: 0\n  step: 10\n  open_above: 100\n")
+    with pytest.raises(ConfigurationError, match=r"bands\.yaml: income\.column"):
+        load_bands(bad)
+    bad.write_text("age:\n  column: age\n  bounds: [30, 20]\n")
+    with pytest.raises(ConfigurationError, match="ascending"):
+        load_bands(bad)
+    with pytest.raises(ConfigurationError, match="not found"):
+        load_bands(tmp_path / "missing.yaml")
+    custom = tmp_path / "custom.yaml"
+    custom.write_text("visits:\n  column: web_visits_month\n  bounds: [0, 5, 10]\n")
+    bands, unknown_order = bands_of(load_bands(custom).dimensions["visits"])
+    assert [band.label for band in bands] == ["under 0", "0–4", "5–9", "10+", "unknown"] and unknown_order == 4
+
+
+def test_movements_compare_with_the_previous_run(clean_db):
+    with clean_db.begin() as connection:
+        first, second = insert_run(connection), insert_run(connection)
+        profile = ("INSERT INTO segmentation.segment_profiles (run_id, model_version, segment_id, segment_name, tier, "
+                   "customers, share, mean_recency_days, mean_frequency, mean_monetary, mean_tenure_days, "
+                   "mean_campaign_acceptances, mean_income, mean_age, gmv_total, gmv_annual, gmv_annual_per_customer, "
+                   "response_rate, conversion_rate, recommended_action) VALUES (:run, 1, :segment, :name, :tier, "
+                   ":customers, 0.5, 1, 1, 1, 1, 1, 1, 1, 1, 1, :value, 0.1, 0.1, 'act')")
+        connection.execute(sa.text(profile), [
+            {"run": first, "segment": 1, "name": "Big Spenders", "tier": "Gold", "customers": 40, "value": 9},
+            {"run": first, "segment": 2, "name": "Bargain Hunters", "tier": "Bronze", "customers": 60, "value": 1},
+            {"run": second, "segment": 1, "name": "Big Spenders", "tier": "Platinum", "customers": 45, "value": 9},
+            {"run": second, "segment": 3, "name": "Newcomers", "tier": "Silver", "customers": 55, "value": 2}])
+        first_movements = read_movements(connection, first)
+        movements = read_movements(connection, second).set_index("segment_id")
+    assert first_movements["previous_customers"].isna().all() and first_movements["customers_delta"].isna().all()
+    assert movements.loc[1, ["customers", "previous_customers", "customers_delta"]].tolist() == [45, 40, 5]
+    assert (movements.loc[1, "tier"], movements.loc[1, "previous_tier"]) == ("Platinum", "Gold")
+    assert movements.loc[3, ["customers", "previous_customers", "customers_delta"]].tolist() == [55, 0, 55]
+    assert movements.loc[2, ["customers", "previous_customers", "customers_delta"]].tolist() == [0, 60, -60]
+    assert set(movements["previous_run_id"]) == {first}
+
+
+# -- the report of real runs on the bundled sample ----------------------------------------------------------
+@pytest.fixture(scope="module")
+def sample_runs(engine) -> Iterator[dict]:
+    """Two runs on the bundled sample (retrain, then reassign), under Prefect's test harness."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    from flows.nightly import nightly_segmentation
+    from tasks.database import is_embedded
+    from tasks.load import load_customers_file
+    from tasks.parameters import RunParameters
+    from tasks.settings import SAMPLE_DATA, get_settings
+
+    with engine.begin() as connection:  # as clean_db does, once for the module
+        tables = connection.execute(sa.text(
+            "SELECT format('%I.%I', schemaname, tablename) FROM pg_tables WHERE schemaname = ANY(:schemas) "
+            "AND tablename <> 'label_vocabulary'"), {"schemas": ["segmentation", "segmentation_work", "source"]}
+        ).scalars().all()
+        connection.exec_driver_sql(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE")
+    if not is_embedded(get_settings()):
+        load_customers_file(engine, SAMPLE_DATA)
+    with prefect_test_harness(server_startup_timeout=300):
+        first = nightly_segmentation(parameters=RunParameters(mode="retrain"))
+        second = nightly_segmentation(parameters=RunParameters(mode="auto"))
+        yield {"first": first["run"]["run_id"], "second": second["run"]["run_id"],
+               "state_dir": get_settings().state_dir, "artifacts": _artifact_keys()}
+
+
+def _artifact_keys() -> dict[str, str]:
+    from prefect.client.orchestration import get_client
+
+    with get_client(sync_client=True) as client:
+        return {artifact.key: artifact.data for artifact in client.read_artifacts() if artifact.key}
+
+
+class ReportParser(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.sections: list[str] = []
+        self.headings: list[str] = []
+        self.images: list[dict[str, str]] = []
+        self._in_heading = False
+
+    def handle_starttag(self, tag, attrs):
+        attributes = dict(attrs)
+        if tag == "section":
+            self.sections.append(attributes.get("id", ""))
+        elif tag == "img":
+            self.images.append(attributes)
+        elif tag in ("h2", "h3"):
+            self._in_heading = True
+            self.headings.append("")
+
+    def handle_endtag(self, tag):
+        if tag in ("h2", "h3"):
+            self._in_heading = False
+
+    def handle_data(self, data):
+        if self._in_heading:
+            self.headings[-1] += data
+
+
+def parse_report(path: Path) -> ReportParser:
+    parser = ReportParser()
+    parser.feed(path.read_text(encoding="utf-8"))
+    return parser
+
+
+def test_flow_writes_a_self_contained_report_and_links_it(engine, sample_runs):
+    run_id, state_dir = sample_runs["second"], sample_runs["state_dir"]
+    path = state_dir / "reports" / f"run-{run_id}.html"
+    report = parse_report(path)
+
+    assert report.sections == ["summary", "segments", "conversion", "diagnostics", "methods"]
+    for heading in ("Summary", "Segment profiles", "Conversion analysis", "Cluster diagnostics", "By segment",
+                    "By income", "By spending (two years)", "By age", "By children at home",
+                    "Silhouette per segment", "The segments in two dimensions", "What they buy and where"):
+        assert heading in report.headings
+    # overview, distributions, category/channel mix, 5 conversion charts (one per dimension), elbow and
+    # silhouette by k, silhouette per segment, PCA: all embedded PNGs, nothing fetched from elsewhere.
+    assert len(report.images) == 11
+    for image in report.images:
+        prefix = "data:image/png;base64,"
+        assert image["src"].startswith(prefix) and image["alt"]
+        assert base64.b64decode(image["src"][len(prefix):], validate=True).startswith(PNG_SIGNATURE)
+    text = path.read_text(encoding="utf-8")
+    assert "http://" not in text and "https://" not in text and "<script" not in text
+    assert "IDR " in text and "2,213" in text  # currency and thousands separators
+
+    artifacts = sample_runs["artifacts"]
+    assert artifacts[f"report-run-{run_id}"] == f"[{path.name}]({path.as_uri()})"  # a link artifact is markdown
+    assert "| band | customers |" in artifacts["conversion-by-band"]
+
+    # The second run reassigned the same customers: every segment kept its size.
+    with engine.connect() as connection:
+        movements = read_movements(connection, run_id)
+    assert set(movements["customers_delta"]) == {0} and set(movements["previous_run_id"]) == {sample_runs["first"]}
+    assert f"No segment changed size since run {sample_runs['first']}." in text
+
+
+def test_segments_report_regenerates_latest_and_older_runs(engine, sample_runs):
+    from typer.testing import CliRunner
+
+    from flows.cli import app
+
+    runner = CliRunner()
+    latest = runner.invoke(app, ["report"])
+    assert latest.exit_code == 0, latest.output
+    path = Path(latest.output.strip().splitlines()[-1])
+    assert path == sample_runs["state_dir"] / "reports" / f"run-{sample_runs['second']}.html"
+    assert len(parse_report(path).images) == 11
+
+    # Run 1's customers were republished by run 2: its stored tables are reported, per-customer charts are not.
+    older = runner.invoke(app, ["report", str(sample_runs["first"])])
+    assert older.exit_code == 0, older.output
+    older_path = Path(older.output.strip().splitlines()[-1])
+    report = parse_report(older_path)
+    assert report.sections == ["summary", "segments", "conversion", "diagnostics", "methods"]
+    assert len(report.images) == 1 + 5 + 1  # overview, conversion, k selection
+    assert f"republished by run {sample_runs['second']}" in older_path.read_text(encoding="utf-8")
+
+    missing = runner.invoke(app, ["report", "999"])
+    assert missing.exit_code == 1 and "run 999 not found" in missing.output
+
+
+def test_report_reads_well_in_chromium(sample_runs):
+    ensure_chromium()
+    page = sample_runs["state_dir"] / "reports" / f"run-{sample_runs['second']}.html"
+    shot = screenshot(page, SCREENSHOTS / "report-first-screen.png", width=1400, height=2000)
+    from PIL import Image
+
+    with Image.open(shot) as image:
+        assert image.size == (1400, 2000)
+        # Not a blank page: the rendered report has text, tables and charts in many colours.
+        colours = image.convert("RGB").resize((350, 500)).getcolors(maxcolors=1 << 16)
+    assert colours is None or len(colours) > 200
+
+
+def test_report_of_a_failed_run_is_refused(clean_db):
+    from tasks.report_html import write_run_report
+
+    with clean_db.begin() as connection:
+        run_id = insert_run(connection, status="failed")
+    with pytest.raises(SegmentsError, match=f"run {run_id} is failed"):
+        write_run_report(clean_db, run_id, Path("/nonexistent"), load_bands())
+
+
+def test_report_of_a_run_that_published_nothing_says_so(clean_db, tmp_path):
+    from tasks.report_html import write_run_report
+
+    with clean_db.begin() as connection:  # e.g. a dry run: succeeded, nothing published, no model stored
+        run_id = connection.scalar(sa.text(
+            "INSERT INTO segmentation.pipeline_runs (status, mode_requested, mode, recipe_name, parameters, "
+            "rows_published) VALUES ('succeeded', 'auto', 'retrain', 'default', '{}', 0) RETURNING run_id"))
+    written = write_run_report(clean_db, run_id, tmp_path, load_bands())
+    report = parse_report(written.path)
+    assert written.path == tmp_path / "reports" / f"run-{run_id}.html"
+    assert report.sections == ["summary", "segments", "conversion", "diagnostics", "methods"]
+    assert report.images == []
+    assert "This run published no customers" in written.path.read_text(encoding="utf-8")
