@@ -3,7 +3,7 @@
 from tasks.migrations import run_sql_beside
 
 revision = "0005"
-down_revision = "0003"
+down_revision = "0004"
 
 
 def upgrade() -> None:
