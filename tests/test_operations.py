@@ -37,6 +37,7 @@ def test_the_ui_form_describes_bounds_and_defaults_every_parameter():
     k_bounds = next(choice for choice in fields["k"]["anyOf"] if choice.get("type") == "integer")
     assert (k_bounds["minimum"], k_bounds["maximum"]) == (2, 30)
     assert (fields["max_quarantine_share"]["minimum"], fields["max_quarantine_share"]["maximum"]) == (0, 1)
+    assert any(choice.get("pattern") for choice in fields["as_of"]["anyOf"])  # the API checks dates too
     assert form["additionalProperties"] is False  # a misspelt field is refused, not ignored
 
 
