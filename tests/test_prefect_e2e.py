@@ -17,6 +17,7 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 import sqlalchemy as sa
@@ -29,6 +30,7 @@ pytestmark = pytest.mark.e2e
 
 RUN_TIMEOUT = 300  # seconds a flow run may take from creation to a final state
 ALERT_TIMEOUT = 60
+SCHEDULER_TIMEOUT = 120
 
 
 # -- the browser --------------------------------------------------------------------------------------
@@ -104,7 +106,11 @@ def test_deployments_run_on_a_real_prefect_server_and_show_in_its_ui(clean_db):
         ArtifactFilterFlowRunId,
         DeploymentFilter,
         DeploymentFilterId,
+        FlowRunFilter,
+        FlowRunFilterState,
+        FlowRunFilterStateType,
     )
+    from prefect.client.schemas.objects import StateType
     from prefect.deployments import run_deployment
     from prefect.exceptions import PrefectHTTPStatusError
     from prefect.settings import PREFECT_API_URL, temporary_settings
@@ -192,6 +198,28 @@ def test_deployments_run_on_a_real_prefect_server_and_show_in_its_ui(clean_db):
                     return artifacts, stored
 
             artifacts, stored_run = asyncio.run(run_details())
+
+            async def scheduled_nightly_runs() -> list:
+                # The server's scheduler turns the nightly schedule into upcoming runs (within seconds of a
+                # deployment change); poll for them, bounded.
+                deadline = time.monotonic() + SCHEDULER_TIMEOUT
+                async with get_client() as client:
+                    while True:
+                        runs = await client.read_flow_runs(
+                            deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[nightly.id])),
+                            flow_run_filter=FlowRunFilter(state=FlowRunFilterState(
+                                type=FlowRunFilterStateType(any_=[StateType.SCHEDULED]))))
+                        if runs or time.monotonic() > deadline:
+                            return runs
+                        await asyncio.sleep(2)
+
+            upcoming = asyncio.run(scheduled_nightly_runs())
+
+        assert upcoming, f"no scheduled runs of the nightly deployment; server log:\n{tail(local.server_log)}"
+        timezone = ZoneInfo(os.environ.get("SEGMENTS_TIMEZONE", "UTC"))
+        assert {(run.expected_start_time.astimezone(timezone).hour, run.expected_start_time.minute)
+                for run in upcoming} == {(2, 0)}
+        assert "Can't evaluate bulk DML statement" not in tail(local.server_log, 10**7)
 
         # The published segments come from the completed run, with the parameters given.
         with clean_db.connect() as connection:
