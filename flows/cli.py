@@ -210,6 +210,7 @@ def serve(port: Annotated[int, typer.Option(help="Loopback port of the Prefect s
         local.env["SEGMENTS_TIMEZONE"] = timezone
     # Ctrl-C and SIGTERM end the wait below; the finally clause stops worker, server and database.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # also when started in the background (SIGINT ignored)
     server_file = settings.state_dir / "prefect-server.json"
     try:
         # Hold the embedded database open, so flow runs join it instead of starting and stopping it.
