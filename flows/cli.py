@@ -226,6 +226,135 @@ def docs(output: Annotated[Path, typer.Option(help="Where to write the page.")] 
     console.print(f"wrote {output}")
 
 
+# -- Prefect: a local server with the deployments, and runs through its API ----------------------------
+def _prefect_api_environment() -> None:
+    """Point this process's Prefect client at `segments serve`'s server unless PREFECT_API_URL is set."""
+    from flows.orchestration import served_api_url  # noqa: PLC0415
+
+    if os.environ.get("PREFECT_API_URL"):
+        return
+    api_url = served_api_url(get_settings().state_dir)
+    if api_url is None:
+        _fail(SegmentsError("no Prefect server: start one with `segments serve` (or set PREFECT_API_URL to "
+                            "yours)"))
+    os.environ["PREFECT_API_URL"] = api_url
+    _prefect_home()
+
+
+@app.command()
+def serve(port: Annotated[int, typer.Option(help="Loopback port of the Prefect server and UI.")] = 4200,
+          timezone: Annotated[Optional[str], typer.Option(help="Timezone of the nightly 02:00 schedule "
+                                                                "(default: $SEGMENTS_TIMEZONE or UTC).")] = None,
+          ) -> None:
+    """Start a local Prefect server (UI), create the work pool, deploy prefect.yaml and run a worker. Ctrl-C stops all."""
+    import signal  # noqa: PLC0415
+    import time  # noqa: PLC0415
+
+    from flows.orchestration import LocalPrefect, free_port, port_is_free, write_server_file  # noqa: PLC0415
+    from tasks.database import database, mask_url  # noqa: PLC0415
+
+    settings = get_settings()
+    if not port_is_free(port):
+        chosen = free_port()
+        err_console.print(f"port {port} is in use; using {chosen}")
+        port = chosen
+    local = LocalPrefect(home=settings.state_dir / "prefect-server", port=port)
+    if timezone:
+        local.env["SEGMENTS_TIMEZONE"] = timezone
+    # Ctrl-C and SIGTERM end the wait below; the finally clause stops worker, server and database.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # also when started in the background (SIGINT ignored)
+    server_file = settings.state_dir / "prefect-server.json"
+    try:
+        # Hold the embedded database open, so flow runs join it instead of starting and stopping it.
+        with database(settings) as engine, local:
+            console.print(f"database {mask_url(engine.url)}")
+            console.print("starting the Prefect server …")
+            local.start_server()
+            local.create_work_pool()
+            local.deploy()
+            local.start_worker({"SEGMENTS_STATE_DIR": str(settings.state_dir)})
+            write_server_file(settings.state_dir, local)
+            console.print(f"Prefect UI: {local.ui_url}   (API {local.api_url})")
+            console.print(f"deployments {local.env['SEGMENTS_TIMEZONE']!s}-scheduled 'nightly-segmentation/nightly' "
+                          "and 'nightly-segmentation/manual' on work pool segments-process, worker running")
+            console.print("trigger a run: the UI's Run button, or `segments trigger --param mode=retrain`; "
+                          "Ctrl-C stops everything")
+            while True:
+                local.check_alive()
+                time.sleep(1)
+    except KeyboardInterrupt:
+        console.print("stopping worker and server …")
+    except SegmentsError as error:
+        _fail(error)
+    finally:
+        server_file.unlink(missing_ok=True)
+
+
+@app.command()
+def deploy() -> None:
+    """Create the work pool and apply prefect.yaml's deployments to the Prefect server in use.
+
+    The server is PREFECT_API_URL (or your Prefect profile's), else the running `segments serve`.
+    """
+    from flows.orchestration import create_work_pool, deploy_all  # noqa: PLC0415
+    from tasks.settings import PROJECT_ROOT  # noqa: PLC0415
+
+    if not os.environ.get("PREFECT_API_URL"):
+        from prefect.settings import PREFECT_API_URL  # noqa: PLC0415
+
+        if PREFECT_API_URL.value():
+            os.environ["PREFECT_API_URL"] = PREFECT_API_URL.value()
+        else:
+            _prefect_api_environment()
+    try:
+        create_work_pool(env=os.environ)
+        deploy_all(env=os.environ, project_dir=PROJECT_ROOT)
+    except SegmentsError as error:
+        _fail(error)
+    console.print(f"deployed 'nightly-segmentation/nightly' and 'nightly-segmentation/manual' to "
+                  f"{os.environ['PREFECT_API_URL']}; run a worker: prefect worker start --pool segments-process")
+
+
+@app.command()
+def trigger(param: Annotated[Optional[list[str]], typer.Option(
+                "--param", "-p", help="A run parameter NAME=VALUE (repeatable), e.g. mode=retrain k=4 dry_run=true.")
+            ] = None,
+            deployment: Annotated[str, typer.Option(help="Deployment to run.")] = "nightly-segmentation/manual",
+            wait: Annotated[bool, typer.Option(help="Wait for the run to finish and exit 1 if it failed.")] = False,
+            timeout: Annotated[int, typer.Option(help="With --wait: give up after this many seconds.")] = 3600,
+            ) -> None:
+    """Create a run of a deployment with parameters, through the Prefect API (a worker executes it)."""
+    from pydantic import ValidationError  # noqa: PLC0415
+
+    from flows.orchestration import parse_parameter_assignments  # noqa: PLC0415
+    from tasks.parameters import RunParameters  # noqa: PLC0415
+
+    try:
+        given = parse_parameter_assignments(param or [])
+        RunParameters.model_validate(given)  # the server checks them too; this says what is wrong, locally
+    except ValidationError as error:
+        _fail(SegmentsError("invalid parameters: " + "; ".join(
+            f"{'.'.join(map(str, e['loc'])) or 'parameters'}: {e['msg']}" for e in error.errors())))
+    except SegmentsError as error:
+        _fail(error)
+    _prefect_api_environment()
+    from prefect.deployments import run_deployment  # noqa: PLC0415
+    from prefect.settings import PREFECT_UI_URL  # noqa: PLC0415
+
+    try:
+        flow_run = run_deployment(deployment, parameters={"parameters": given}, timeout=timeout if wait else 0,
+                                  poll_interval=2)
+    except Exception as error:  # noqa: BLE001 (the API's answer, e.g. an unknown deployment, is the message)
+        _fail(SegmentsError(f"could not create a run of {deployment}: {error}"))
+    console.print(f"flow run {flow_run.name} ({flow_run.id}): {PREFECT_UI_URL.value()}/runs/flow-run/{flow_run.id}")
+    state = flow_run.state
+    console.print(f"state: {state.name if state else 'unknown'}" + (f" - {state.message}" if state and state.message
+                                                                    else ""))
+    if wait and (state is None or not state.is_completed()):
+        raise typer.Exit(code=1)
+
+
 @db_app.command("start")
 def db_start() -> None:
     """Start the embedded server and keep it running (until `segments db stop`)."""

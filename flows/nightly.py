@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
+from pathlib import Path
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
@@ -61,6 +63,18 @@ def pipeline_task(name: str, timeout_seconds: int = 3600) -> Callable:
                 retry_condition_fn=_transient_database_error, timeout_seconds=timeout_seconds)
 
 
+ARTIFACT_KEY = re.compile(r"[a-z0-9]+(-[a-z0-9]+)*")  # what Prefect accepts as an artifact key
+
+
+def link_artifact(key: str, path: Path, text: str) -> None:
+    """A link artifact on the current run to a file the run wrote (e.g. Data Docs), if it exists."""
+    if not ARTIFACT_KEY.fullmatch(key):
+        raise ValueError(f"artifact key {key!r} must be lowercase letters, digits and dashes")
+    if path.exists():
+        create_link_artifact(key=key, link=path.resolve().as_uri(), link_text=text,
+                             description=f"{text} ({path})")
+
+
 # -- the stages, as thin Prefect tasks over the functions in tasks/ ------------------------------------
 @pipeline_task("prepare-database")
 def prepare_database(engine: Engine, settings: Settings, mapping: SourceMapping) -> str:
@@ -87,6 +101,7 @@ def validate(engine: Engine, settings: Settings, mapping: SourceMapping, run_id:
              config: ValidationConfig, as_of: date) -> ValidationReport:
     docs_dir = settings.state_dir / "data_docs"
     contract = validate_source_contract(engine, mapping, config, docs_dir)
+    link_artifact("data-docs", docs_dir / "index.html", "Great Expectations Data Docs")
     store_outcomes(engine, run_id, contract)
     raise_on_contract_failures(contract, f"the source table {mapping.table}")
     report = validate_rows(engine, run_id=run_id, recipe=recipe, config=config, as_of=as_of, docs_dir=docs_dir)

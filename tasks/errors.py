@@ -46,3 +46,7 @@ class AuditFailedError(SegmentsError):
 
 class RunInProgressError(SegmentsError):
     """Another run holds the database's pipeline lock."""
+
+
+class OrchestrationError(SegmentsError):
+    """The local Prefect server, a deployment or the worker could not be set up."""

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, model_validator
+
+# JSON Schema's "format: date" is only a hint to validators (Prefect's API does not check it): the
+# pattern makes the API refuse "yesterday" before a run exists; the UI still shows a date picker.
+IsoDate = Annotated[date, WithJsonSchema({"type": "string", "format": "date", "pattern": r"^\d{4}-\d{2}-\d{2}$"})]
 
 
 class RunParameters(BaseModel):
@@ -21,7 +25,7 @@ class RunParameters(BaseModel):
     k: int | None = Field(None, ge=2, le=30, description="Fix the number of segments (overrides the recipe).")
     k_min: int | None = Field(None, ge=2, le=30, description="Smallest k to consider (overrides the recipe).")
     k_max: int | None = Field(None, ge=2, le=30, description="Largest k to consider (overrides the recipe).")
-    as_of: date | None = Field(None, description="Compute features as of this date; default: the source "
+    as_of: IsoDate | None = Field(None, description="Compute features as of this date; default: the source "
                                                  "snapshot date.")
     max_quarantine_share: float = Field(0.05, ge=0, le=1, description="Fail the run if more than this share of "
                                                                       "customers is quarantined.")

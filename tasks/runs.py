@@ -19,26 +19,32 @@ PIPELINE_LOCK_KEY = 7_204_117_002  # advisory lock: one pipeline run per databas
 def pipeline_lock(engine: Engine, wait_seconds: float = 0.0) -> Iterator[None]:
     """Hold the database's pipeline lock for the block; wait up to `wait_seconds`, then fail fast."""
     connection = engine.connect()
+    acquired = False
     try:
         deadline = time.monotonic() + wait_seconds
         while not connection.scalar(sa.text("SELECT pg_try_advisory_lock(:key)"), {"key": PIPELINE_LOCK_KEY}):
             if time.monotonic() >= deadline:
+                # A bigint advisory key shows in pg_locks as its high (classid) and low (objid) 32 bits.
                 holder = connection.execute(sa.text(
                     "SELECT a.pid, a.application_name, a.backend_start FROM pg_locks l "
                     "JOIN pg_stat_activity a ON a.pid = l.pid WHERE l.locktype = 'advisory' "
-                    "AND l.objid = (:key::bigint & 4294967295)::oid AND l.granted LIMIT 1"),
+                    "AND l.classid = (CAST(:key AS bigint) >> 32)::oid "
+                    "AND l.objid = (CAST(:key AS bigint) & 4294967295)::oid AND l.granted LIMIT 1"),
                     {"key": PIPELINE_LOCK_KEY}).first()
                 who = f" (held by backend pid {holder.pid} since {holder.backend_start:%Y-%m-%d %H:%M:%S})" if holder else ""
                 raise RunInProgressError(
                     f"another segmentation run is in progress on this database{who}; "
                     "wait for it to finish or pass a longer lock wait")
             time.sleep(1.0)
+        acquired = True
         connection.commit()
         yield
     finally:
         try:
-            connection.execute(sa.text("SELECT pg_advisory_unlock(:key)"), {"key": PIPELINE_LOCK_KEY})
-            connection.commit()
+            if acquired:
+                connection.rollback()
+                connection.execute(sa.text("SELECT pg_advisory_unlock(:key)"), {"key": PIPELINE_LOCK_KEY})
+                connection.commit()
         finally:
             connection.close()
 
