@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import importlib.util
+import sys
 
 import pandas as pd
 import pytest
@@ -61,6 +62,7 @@ def test_generation_is_repeatable_and_replaces_the_source(clean_db):
 def test_benchmark_runs_at_a_tiny_size_and_writes_its_tables(clean_db, tmp_path):
     spec = importlib.util.spec_from_file_location("run_benchmark", PROJECT_ROOT / "benchmarks" / "run_benchmark.py")
     benchmark = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = benchmark  # dataclasses look their module up there
     spec.loader.exec_module(benchmark)
 
     assert benchmark.main(["--sizes", "2000", "--output-dir", str(tmp_path)]) == 0
