@@ -36,6 +36,7 @@ RESULT_COLUMNS = ["size", "scenario", "stage", "seconds", "rows", "rows_per_seco
                   "ratio_to_floor", "baseline_over_run"]
 # Stages that are validation (the target: under 30% of a run's time).
 VALIDATION_STAGES = ("validate", "validate-features")
+PIPELINE_SCENARIOS = ("retrain", "reassign")
 PAGE_BYTES = os.sysconf("SC_PAGE_SIZE")
 
 
@@ -356,20 +357,24 @@ def results_markdown(measurements: list[Measurement], machine: str, note: str) -
 
     lines = [f"# Benchmark results ({datetime.now():%Y-%m-%d %H:%M})", "", f"Machine: {machine}.", "", note, "",
              "| customers | floor (s) | retrain (s) | reassign (s) | baseline (s) | retrain / floor | "
-             "reassign / floor | baseline / reassign | validation share (reassign) | peak RSS (MB) |",
-             "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+             "reassign / floor | baseline / reassign | validation share (reassign) | peak RSS run (MB) | "
+             "peak RSS baseline (MB) |",
+             "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for size in sorted({m.size for m in measurements}):
         retrain, reassign = total(size, "retrain"), total(size, "reassign")
         floor, baseline = total(size, "floor"), total(size, "baseline")
         validation = sum(m.seconds for m in measurements if m.size == size and m.scenario == "reassign"
                          and m.stage in VALIDATION_STAGES)
-        peak = max(m.peak_rss_bytes for m in measurements if m.size == size)
+        peak = max((m.peak_rss_bytes for m in measurements if m.size == size and m.scenario in PIPELINE_SCENARIOS),
+                   default=0)
+        baseline_peak = "-" if baseline is None else f"{baseline.peak_rss_bytes / 2**20:,.0f}"
         lines.append(
             f"| {size:,} | {seconds(floor)} | {seconds(retrain)} | {seconds(reassign)} | {seconds(baseline)} | "
             f"{'-' if retrain is None or retrain.ratio_to_floor is None else f'{retrain.ratio_to_floor:.1f}x'} | "
             f"{'-' if reassign is None or reassign.ratio_to_floor is None else f'{reassign.ratio_to_floor:.1f}x'} | "
             f"{'-' if reassign is None or reassign.baseline_over_run is None else f'{reassign.baseline_over_run:.1f}x'}"
-            f" | {'-' if reassign is None else f'{validation / reassign.seconds:.0%}'} | {peak / 2**20:,.0f} |")
+            f" | {'-' if reassign is None else f'{validation / reassign.seconds:.0%}'} | {peak / 2**20:,.0f} | "
+            f"{baseline_peak} |")
     lines += ["", "Per stage (seconds, rows/s, peak RSS MB):", "",
               "| customers | scenario | stage | seconds | rows/s | peak RSS (MB) |", "|---:|---|---|---:|---:|---:|"]
     for m in measurements:
@@ -379,6 +384,20 @@ def results_markdown(measurements: list[Measurement], machine: str, note: str) -
     return "\n".join(lines) + "\n"
 
 
+def render_from_csv(output_dir: Path) -> None:
+    """results.md again from results.csv (e.g. after changing the report), keeping its machine line and note."""
+    with (output_dir / "results.csv").open() as handle:
+        rows = list(csv.DictReader(handle))
+    measurements = [Measurement(int(row["size"]), row["scenario"], row["stage"], float(row["seconds"]),
+                                int(row["rows"]), int(row["peak_rss_mb"]) * 2**20,
+                                float(row["ratio_to_floor"]) if row["ratio_to_floor"] else None,
+                                float(row["baseline_over_run"]) if row["baseline_over_run"] else None)
+                    for row in rows]
+    previous = (output_dir / "results.md").read_text().splitlines()
+    machine = previous[2].removeprefix("Machine: ").rstrip(".")
+    (output_dir / "results.md").write_text(results_markdown(measurements, machine, previous[4]))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", default="100k,1M,10M", help="comma-separated customer counts (100k, 1M, 2000…)")
@@ -386,7 +405,12 @@ def main(argv: list[str] | None = None) -> int:
                         help="run the naive baseline only up to this many customers (default 1M: it is slow)")
     parser.add_argument("--no-baseline", action="store_true", help="skip the naive baseline")
     parser.add_argument("--output-dir", type=Path, default=PROJECT_ROOT / "benchmarks")
+    parser.add_argument("--render-only", action="store_true",
+                        help="rewrite results.md from the output directory's results.csv, run nothing")
     args = parser.parse_args(argv)
+    if args.render_only:
+        render_from_csv(args.output_dir)
+        return 0
     sizes = [parse_size(size) for size in args.sizes.split(",") if size.strip()]
 
     os.environ.setdefault("SEGMENTS_STATE_DIR", str(PROJECT_ROOT / ".state" / "benchmark"))
