@@ -100,6 +100,30 @@ def load(path: Annotated[Path, typer.Argument(help="Customers CSV export (comma,
 
 
 @app.command()
+def generate(customers: Annotated[int, typer.Argument(help="How many customers (e.g. 10000 to 10000000).")],
+             seed: Annotated[int, typer.Option(help="Random seed (same seed, same customers).")] = 7,
+             ) -> None:
+    """Replace the source customers with N synthetic ones shaped like the bundled sample (for scale tests)."""
+    from tasks.database import database  # noqa: PLC0415
+    from tasks.generate import generate_customers  # noqa: PLC0415
+    from tasks.migrations import upgrade_schema  # noqa: PLC0415
+
+    def progress(rows: int, seconds: float) -> None:
+        err_console.print(f"  {rows:,} of {customers:,} rows ({rows / max(seconds, 1e-9):,.0f} rows/s)",
+                          highlight=False)
+
+    try:
+        with database(get_settings()) as engine:
+            upgrade_schema(engine)
+            result = generate_customers(engine, customers, seed=seed, progress=progress)
+    except SegmentsError as error:
+        _fail(error)
+    console.print(f"generated {result.rows:,} customers (load {result.load_id}, {result.missing_income:,} without "
+                  f"income, {result.implausible_birth_year:,} implausible birth years, currency {result.currency}, "
+                  f"snapshot {result.snapshot_date}) in {result.seconds:.1f}s ({result.rows_per_second:,.0f} rows/s)")
+
+
+@app.command()
 def run(mode: Annotated[str, typer.Option(help="auto, retrain or reassign.")] = "auto",
         recipe: Annotated[str, typer.Option(help="Recipe name (default, reference-rfmlc) or file.")] = "default",
         k: Annotated[Optional[int], typer.Option(help="Fix the number of segments.")] = None,

@@ -23,16 +23,17 @@ from tasks.bands import BandsConfig, load_bands
 from tasks.database import database, is_embedded, mask_url
 from tasks.errors import DatabaseUnavailableError, SegmentsError
 from tasks.extract import DEFAULT_SOURCE_TABLE, ExtractResult, SourceMapping, extract_customers, load_mapping
-from tasks.features import check_features, compute_features, read_features
+from tasks.features import check_features, compute_features, model_columns, read_features
 from tasks.load import load_customers_file
 from tasks.migrations import upgrade_schema
 from tasks.parameters import RunParameters
-from tasks.publish import assignment_rows, audit, now_utc, publish, stage
+from tasks.publish import audit, now_utc, publish
 from tasks.recipes import KRange, Recipe, load_recipe
 from tasks.report import RunSummary, summarise_run
 from tasks.report_html import write_run_report
 from tasks.runs import finish_run, pipeline_lock, start_run, update_run
 from tasks.settings import SAMPLE_DATA, Settings, get_settings
+from tasks.staging import stage_assignments
 from tasks.train import Assignment, RetrainPolicy, decide_mode, reassign, train_model
 from tasks.validate import (
     ValidationConfig,
@@ -73,6 +74,18 @@ def link_artifact(key: str, path: Path, text: str) -> None:
     if path.exists():
         create_link_artifact(key=key, link=path.resolve().as_uri(), link_text=text,
                              description=f"{text} ({path})")
+
+
+def rows_progress(what: str, every_seconds: float = 5.0) -> Callable[[int, float], None]:
+    """A progress callback that logs rows and rows/s to the Prefect run log, at most every few seconds."""
+    last = [0.0]
+
+    def report(rows: int, seconds: float) -> None:
+        if seconds - last[0] >= every_seconds:
+            last[0] = seconds
+            get_run_logger().info("%s: %s rows (%s rows/s)", what, f"{rows:,}", f"{rows / max(seconds, 1e-9):,.0f}")
+
+    return report
 
 
 # -- the stages, as thin Prefect tasks over the functions in tasks/ ------------------------------------
@@ -124,7 +137,7 @@ def build_features(engine: Engine, settings: Settings, run_id: int, recipe: Reci
     store_outcomes(engine, run_id, outcomes)
     raise_on_contract_failures(outcomes, "the computed features")
     with engine.connect() as connection:
-        features = read_features(connection)
+        features = read_features(connection, model_columns(recipe), progress=rows_progress("read features"))
     non_finite = {name: count for name, count in check_features(features, recipe.feature_names).items()
                   if count and name != "income"}
     if non_finite:
@@ -156,11 +169,10 @@ def train_or_reassign(engine: Engine, run_id: int, features, recipe: Recipe, par
 
 @pipeline_task("publish")
 def publish_segments(engine: Engine, run_id: int, features, assignment: Assignment, dry_run: bool) -> int:
-    rows = assignment_rows(features, assignment, run_id, now_utc())
-    stage(engine, rows)
+    staged = stage_assignments(engine, features["customer_id"].to_numpy(), assignment, run_id, now_utc())
     audit(engine, run_id=run_id, model_version=assignment.model.model_version, expected_rows=len(features))
     if dry_run:
-        get_run_logger().info("dry run: %s customers staged and audited, nothing published", len(rows))
+        get_run_logger().info("dry run: %s customers staged and audited, nothing published", staged)
         return 0
     return publish(engine, run_id=run_id, assignment=assignment)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date
 
 import numpy as np
@@ -9,7 +10,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from tasks.recipes import FEATURE_CATALOG, Recipe
-from tasks.sql import copy_out_frame, read_sql
+from tasks.sql import copy_out_arrays, quote_identifier, read_sql
 
 FEATURE_COLUMNS = list(FEATURE_CATALOG)
 
@@ -34,14 +35,31 @@ def compute_features(connection: sa.Connection, recipe: Recipe, *, as_of: date, 
     return result.rowcount
 
 
-def read_features(connection: sa.Connection) -> pd.DataFrame:
-    """The run's features, ordered by customer id (the same data always gives the same result)."""
-    frame = copy_out_frame(connection, "SELECT * FROM segmentation_work.customer_features ORDER BY customer_id")
-    frame["customer_id"] = frame["customer_id"].astype("int64")
-    frame["response"] = frame["response"].astype("int16")
-    for column in FEATURE_COLUMNS:
-        frame[column] = frame[column].astype("float64")
-    return frame
+# Columns the model stage reads besides the recipe's features: cluster_summary and the segment names.
+SUMMARY_COLUMNS = ["recency_days", "frequency", "monetary", "tenure_days", "campaign_acceptances"]
+
+
+def model_columns(recipe: Recipe) -> list[str]:
+    """The feature columns the train/reassign stage needs in memory (published columns stay in SQL)."""
+    return [column for column in FEATURE_COLUMNS if column in recipe.feature_names or column in SUMMARY_COLUMNS]
+
+
+def read_features(connection: sa.Connection, columns: list[str] | None = None,
+                  progress: Callable[[int, float], None] | None = None) -> pd.DataFrame:
+    """The run's features, ordered by customer id (the same data always gives the same result).
+
+    Binary COPY into float64 arrays: no text parsing, and memory is the arrays themselves. `columns`
+    (default: all) limits what is read; missing income arrives as NaN.
+    """
+    wanted = [column for column in FEATURE_COLUMNS if columns is None or column in columns]
+    rows = int(connection.scalar(sa.text("SELECT count(*) FROM segmentation_work.customer_features")))
+    selected = ", ".join(["customer_id"] + [f"coalesce({quote_identifier(column)}, 'NaN')" for column in wanted]
+                         + (["coalesce(response, 0)"] if columns is None else []))
+    kinds = {"customer_id": "i8", **{column: "f8" for column in wanted},
+             **({"response": "i2"} if columns is None else {})}
+    arrays = copy_out_arrays(connection, f"SELECT {selected} FROM segmentation_work.customer_features "
+                                         "ORDER BY customer_id", kinds, rows, progress=progress)
+    return pd.DataFrame(arrays, copy=False)
 
 
 def check_features(frame: pd.DataFrame, features: list[str]) -> dict[str, int]:

@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 import pandas as pd
+import sklearn
 from kneed import KneeLocator
 from sklearn.cluster import KMeans
 from sklearn.metrics import (
@@ -27,6 +28,8 @@ from threadpoolctl import threadpool_limits
 
 from tasks.errors import ConfigurationError
 from tasks.recipes import Recipe
+
+SILHOUETTE_WORKING_MEMORY_MB = 128
 
 
 @dataclass(frozen=True)
@@ -185,8 +188,11 @@ def _silhouette(points: np.ndarray, labels: np.ndarray, sample: int, seed: int) 
     if len(set(labels.tolist())) < 2 or len(points) < 3:
         return None
     size = min(sample, len(points))
-    return float(silhouette_score(points, labels, sample_size=size if size < len(points) else None,
-                                  random_state=seed))
+    # scikit-learn computes the pairwise distances in chunks of `working_memory` MB (default 1 GB):
+    # smaller chunks cost no measurable time and keep the run's peak memory down.
+    with sklearn.config_context(working_memory=SILHOUETTE_WORKING_MEMORY_MB):
+        return float(silhouette_score(points, labels, sample_size=size if size < len(points) else None,
+                                      random_state=seed))
 
 
 def evaluate_k(train: np.ndarray, test: np.ndarray, k: int, recipe: Recipe) -> dict:
@@ -210,8 +216,12 @@ def evaluate_k(train: np.ndarray, test: np.ndarray, k: int, recipe: Recipe) -> d
 
 def split_for_selection(points: np.ndarray, recipe: Recipe) -> tuple[np.ndarray, np.ndarray]:
     """The 70/30 (recipe test_size) split; training is capped at the recipe's training_sample."""
-    train, test = train_test_split(points, test_size=recipe.test_size, random_state=recipe.random_state)
     rng = np.random.default_rng(recipe.random_state)
+    needed = int(recipe.training_sample / (1 - recipe.test_size)) + 1
+    if len(points) > 2 * needed:
+        # Millions of customers: draw the split's rows first instead of shuffling (copying) all of them.
+        points = points[np.sort(rng.choice(len(points), needed, replace=False))]
+    train, test = train_test_split(points, test_size=recipe.test_size, random_state=recipe.random_state)
     if len(train) > recipe.training_sample:
         train = train[rng.choice(len(train), recipe.training_sample, replace=False)]
     test_cap = max(int(recipe.training_sample * recipe.test_size / (1 - recipe.test_size)), 100)
@@ -278,7 +288,9 @@ def training_rows(points: np.ndarray, recipe: Recipe) -> np.ndarray:
 
 def fingerprint(frame: pd.DataFrame, columns: list[str]) -> str:
     """SHA-256 over the training rows, independent of physical row order."""
-    ordered = frame.sort_values("customer_id")[["customer_id", *columns]]
+    ordered = frame[["customer_id", *columns]]
+    if not frame["customer_id"].is_monotonic_increasing:  # features are read in id order: skip the sort
+        ordered = ordered.sort_values("customer_id")
     digest = hashlib.sha256(pd.util.hash_pandas_object(ordered, index=False).to_numpy().tobytes())
     return digest.hexdigest()
 

@@ -41,7 +41,8 @@ def cluster_summary(features: pd.DataFrame, labels: np.ndarray) -> pd.DataFrame:
 
 
 def _percentile_rank(population: np.ndarray, value: float) -> float:
-    return float(np.searchsorted(np.sort(population), value, side="right") / max(len(population), 1))
+    """Share of `population` (sorted ascending) at or below `value`."""
+    return float(np.searchsorted(population, value, side="right") / max(len(population), 1))
 
 
 # Qualifiers that tell apart clusters whose value/activity names collide: (feature, high, low).

