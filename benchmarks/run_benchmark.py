@@ -148,12 +148,11 @@ def run_pipeline(engine, settings, meter: Meter, mode: str) -> int:
     from tasks.extract import SourceMapping, extract_customers
     from tasks.features import check_features, compute_features, model_columns, read_features
     from tasks.migrations import upgrade_schema
-    from tasks.publish import audit, now_utc, publish
+    from tasks.publish import audit, now_utc, publish, stage
     from tasks.recipes import load_recipe
     from tasks.report import summarise_run
     from tasks.runs import finish_run, pipeline_lock, start_run, update_run
-    from tasks.staging import stage_assignments
-    from tasks.train import RetrainPolicy, decide_mode, reassign, train_model
+        from tasks.train import RetrainPolicy, decide_mode, reassign, train_model
     from tasks.validate import (ValidationConfig, raise_on_contract_failures, store_outcomes, validate_features,
                                 validate_rows, validate_source_contract)
 
@@ -201,7 +200,7 @@ def run_pipeline(engine, settings, meter: Meter, mode: str) -> int:
                     registry.insert_candidate(connection, assignment.model, run_id)
         update_run(engine, run_id, model_version=assignment.model.model_version)
         with meter.stage("stage", rows=modelled):
-            stage_assignments(engine, features["customer_id"].to_numpy(), assignment, run_id, now_utc())
+            stage(engine, features["customer_id"].to_numpy(), assignment, run_id, now_utc())
         with meter.stage("audit", rows=modelled):
             audit(engine, run_id=run_id, model_version=assignment.model.model_version, expected_rows=len(features))
         with meter.stage("publish", rows=modelled):

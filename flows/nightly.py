@@ -27,13 +27,12 @@ from tasks.features import check_features, compute_features, model_columns, read
 from tasks.load import load_customers_file
 from tasks.migrations import upgrade_schema
 from tasks.parameters import RunParameters
-from tasks.publish import audit, now_utc, publish
+from tasks.publish import audit, now_utc, publish, stage
 from tasks.recipes import KRange, Recipe, load_recipe
 from tasks.report import RunSummary, summarise_run
 from tasks.report_html import write_run_report
 from tasks.runs import finish_run, pipeline_lock, start_run, update_run
 from tasks.settings import SAMPLE_DATA, Settings, get_settings
-from tasks.staging import stage_assignments
 from tasks.train import Assignment, RetrainPolicy, decide_mode, reassign, train_model
 from tasks.validate import (
     ValidationConfig,
@@ -169,7 +168,7 @@ def train_or_reassign(engine: Engine, run_id: int, features, recipe: Recipe, par
 
 @pipeline_task("publish")
 def publish_segments(engine: Engine, run_id: int, features, assignment: Assignment, dry_run: bool) -> int:
-    staged = stage_assignments(engine, features["customer_id"].to_numpy(), assignment, run_id, now_utc())
+    staged = stage(engine, features["customer_id"].to_numpy(), assignment, run_id, now_utc())
     audit(engine, run_id=run_id, model_version=assignment.model.model_version, expected_rows=len(features))
     if dry_run:
         get_run_logger().info("dry run: %s customers staged and audited, nothing published", staged)

@@ -54,7 +54,7 @@ def read_features(connection: sa.Connection, columns: list[str] | None = None,
     wanted = [column for column in FEATURE_COLUMNS if columns is None or column in columns]
     rows = int(connection.scalar(sa.text("SELECT count(*) FROM segmentation_work.customer_features")))
     selected = ", ".join(["customer_id"] + [f"coalesce({quote_identifier(column)}, 'NaN')" for column in wanted]
-                         + (["coalesce(response, 0)"] if columns is None else []))
+                         + (["coalesce(response, 0::smallint)"] if columns is None else []))
     kinds = {"customer_id": "i8", **{column: "f8" for column in wanted},
              **({"response": "i2"} if columns is None else {})}
     arrays = copy_out_arrays(connection, f"SELECT {selected} FROM segmentation_work.customer_features "

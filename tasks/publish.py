@@ -10,21 +10,17 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-import pandas as pd
+import numpy as np
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from tasks import registry
 from tasks.errors import AuditFailedError
 from tasks.segments import SPEND_WINDOW_YEARS
-from tasks.sql import copy_in_frame, read_sql
+from tasks.sql import copy_in_arrays, read_sql
 from tasks.train import Assignment
 
 STAGING_TABLE = "segmentation_work.customer_segments_staging"
-PUBLISHED_FEATURES = [
-    "recency_days", "frequency", "monetary", "tenure_days", "campaign_acceptances", "age", "income",
-    "children_home", "web_visits_month", "conversion_rate", "spend_per_purchase", "response",
-]
 
 
 @dataclass(frozen=True)
@@ -34,32 +30,28 @@ class AuditCheck:
     detail: str
 
 
-def assignment_rows(features: pd.DataFrame, assignment: Assignment, run_id: int,
-                    assigned_at: datetime) -> pd.DataFrame:
-    """The rows of segmentation.customer_segments for this run, in the table's column order."""
-    labels = pd.DataFrame([vars(label) for label in assignment.model.segments]).set_index("cluster_index")
-    placed = labels.loc[assignment.labels].reset_index(drop=True)
-    rows = pd.DataFrame({
-        "customer_id": features["customer_id"].to_numpy(),
-        "segment_id": placed["segment_id"].to_numpy(),
-        "segment_name": placed["segment_name"].to_numpy(),
-        "tier": placed["tier"].to_numpy(),
-        "recommended_action": placed["recommended_action"].to_numpy(),
-        "model_version": assignment.model.model_version,
-        "run_id": run_id,
-        "assigned_at": assigned_at.isoformat(),
-    })
-    for column in PUBLISHED_FEATURES:
-        rows[column] = features[column].to_numpy()
-    # Missing income stays NULL in the published table even when the model imputed it.
-    rows["distance_to_centroid"] = assignment.distances
-    return rows
+def stage(engine: Engine, customer_ids: np.ndarray, assignment: Assignment, run_id: int,
+          assigned_at: datetime) -> int:
+    """Replace the staging table's rows with this run's assignments; returns the rows staged.
 
-
-def stage(engine: Engine, rows: pd.DataFrame) -> int:
+    The model stage knows, per customer, only a cluster index and a distance; the published features
+    are in segmentation_work.customer_features and the names in segmentation.model_segments. So only
+    three numeric columns cross the wire (binary COPY into a temporary table) and the staged rows are
+    assembled set-based in the database (sql/publish/stage_assignments.sql).
+    """
     with engine.begin() as connection:
         connection.exec_driver_sql(f"TRUNCATE {STAGING_TABLE}")
-        return copy_in_frame(connection, STAGING_TABLE, rows)
+        connection.exec_driver_sql(
+            "CREATE TEMPORARY TABLE run_assignments (customer_id bigint, cluster_index integer, "
+            "distance_to_centroid double precision) ON COMMIT DROP")
+        copy_in_arrays(connection, "run_assignments", {
+            "customer_id": np.asarray(customer_ids, dtype="int64"),
+            "cluster_index": np.asarray(assignment.labels, dtype="int32"),
+            "distance_to_centroid": np.asarray(assignment.distances, dtype="float64")})
+        connection.exec_driver_sql("ANALYZE run_assignments")
+        result = connection.exec_driver_sql(read_sql("publish/stage_assignments.sql"), {
+            "run_id": run_id, "model_version": assignment.model.model_version, "assigned_at": assigned_at})
+        return result.rowcount
 
 
 def audit(engine: Engine, *, run_id: int, model_version: int, expected_rows: int) -> list[AuditCheck]:

@@ -56,16 +56,6 @@ def copy_out_frame(connection: sa.Connection, query: str, params: dict | None = 
     return pd.read_csv(buffer)
 
 
-def copy_in_frame(connection: sa.Connection, table: str, frame: pd.DataFrame, chunk_rows: int = 200_000) -> int:
-    """Append `frame` to `table` (schema-qualified, trusted name) with COPY, its columns by name."""
-    columns = ", ".join(quote_identifier(str(column), "column") for column in frame.columns)
-    with driver_connection(connection).cursor() as cursor:
-        with cursor.copy(f"COPY {table} ({columns}) FROM STDIN WITH (FORMAT csv)") as copy:
-            for start in range(0, len(frame), chunk_rows):
-                copy.write(frame.iloc[start:start + chunk_rows].to_csv(header=False, index=False))
-    return len(frame)
-
-
 # -- binary COPY straight into / out of numpy arrays (no text parsing, memory bounded by the arrays) --------
 _BINARY_SIGNATURE = b"PGCOPY\n\xff\r\n\x00"
 _BINARY_TRAILER = b"\xff\xff"

@@ -23,7 +23,7 @@ from tasks.extract import SourceMapping, extract_customers
 from tasks.features import compute_features, read_features
 from tasks.load import load_customers_file
 from tasks.migrations import MIGRATIONS_DIR
-from tasks.publish import assignment_rows, audit, now_utc, publish, stage
+from tasks.publish import audit, now_utc, publish, stage
 from tasks.recipes import Capping, FeatureSpec, Recipe, load_recipe
 from tasks.runs import finish_run, start_run, update_run
 from tasks.sql import SQL_DIR, driver_connection
@@ -62,7 +62,7 @@ def run_pipeline(engine: Engine, recipe: Recipe = FOUR_SEGMENTS, mode: str = "au
                 registry.insert_candidate(connection, assignment.model, run_id)
         update_run(engine, run_id, mode=decision.mode, model_version=assignment.model.model_version)
         current = "publish"
-        stage(engine, assignment_rows(features, assignment, run_id, now_utc()))
+        stage(engine, features["customer_id"].to_numpy(), assignment, run_id, now_utc())
         if before_audit is not None:
             before_audit(engine)
         audit(engine, run_id=run_id, model_version=assignment.model.model_version, expected_rows=len(features))
