@@ -215,19 +215,17 @@ def evaluate_k(train: np.ndarray, test: np.ndarray, k: int, recipe: Recipe) -> d
 
 
 def split_for_selection(points: np.ndarray, recipe: Recipe) -> tuple[np.ndarray, np.ndarray]:
-    """The 70/30 (recipe test_size) split; training is capped at the recipe's training_sample."""
+    """The train/test split (recipe test_size) that model selection scores k on.
+
+    At most `selection_sample` customers take part: the k search fits 2 x n_init models per k, and
+    its metrics settle long before millions of rows (the published model is then fitted on up to
+    `training_sample` customers).
+    """
     rng = np.random.default_rng(recipe.random_state)
-    needed = int(recipe.training_sample / (1 - recipe.test_size)) + 1
-    if len(points) > 2 * needed:
-        # Millions of customers: draw the split's rows first instead of shuffling (copying) all of them.
-        points = points[np.sort(rng.choice(len(points), needed, replace=False))]
-    train, test = train_test_split(points, test_size=recipe.test_size, random_state=recipe.random_state)
-    if len(train) > recipe.training_sample:
-        train = train[rng.choice(len(train), recipe.training_sample, replace=False)]
-    test_cap = max(int(recipe.training_sample * recipe.test_size / (1 - recipe.test_size)), 100)
-    if len(test) > test_cap:
-        test = test[rng.choice(len(test), test_cap, replace=False)]
-    return train, test
+    if len(points) > recipe.selection_sample:
+        # Draw the rows first instead of shuffling (copying) all of them.
+        points = points[np.sort(rng.choice(len(points), recipe.selection_sample, replace=False))]
+    return tuple(train_test_split(points, test_size=recipe.test_size, random_state=recipe.random_state))
 
 
 def select_k(points: np.ndarray, recipe: Recipe) -> Selection:
