@@ -152,7 +152,7 @@ def run_pipeline(engine, settings, meter: Meter, mode: str) -> int:
     from tasks.recipes import load_recipe
     from tasks.report import summarise_run
     from tasks.runs import finish_run, pipeline_lock, start_run, update_run
-        from tasks.train import RetrainPolicy, decide_mode, reassign, train_model
+    from tasks.train import RetrainPolicy, decide_mode, reassign, train_model
     from tasks.validate import (ValidationConfig, raise_on_contract_failures, store_outcomes, validate_features,
                                 validate_rows, validate_source_contract)
 

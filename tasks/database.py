@@ -222,6 +222,8 @@ class EmbeddedPostgres:
 
 def _port_is_free(port: int) -> bool:
     with socket.socket() as probe:
+        # As PostgreSQL binds: connections of a just-stopped server in TIME_WAIT do not make it busy.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind(("127.0.0.1", port))
         except OSError:
