@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.table import Table
 
 from tasks.errors import SegmentsError
-from tasks.settings import PROJECT_ROOT, SAMPLE_DATA, get_settings
+from tasks.settings import PROJECT_ROOT, get_settings
 
 app = typer.Typer(help="Customer segmentation pipeline: PostgreSQL in, named segments and tiers out.",
                   no_args_is_help=True, pretty_exceptions_enable=False)
@@ -262,7 +262,7 @@ def _prefect_api_environment() -> None:
         _fail(SegmentsError("no Prefect server: start one with `segments serve` (or set PREFECT_API_URL to "
                             "yours)"))
     os.environ["PREFECT_API_URL"] = api_url
-    _prefect_home()
+    _prefect_environment()
 
 
 @app.command()

@@ -23,7 +23,7 @@ from tasks.bands import BandsConfig, load_bands
 from tasks.database import database, is_embedded, mask_url
 from tasks.errors import DatabaseUnavailableError, SegmentsError
 from tasks.extract import DEFAULT_SOURCE_TABLE, ExtractResult, SourceMapping, extract_customers, load_mapping
-from tasks.features import check_features, compute_features, model_columns, read_features
+from tasks.features import compute_features, model_columns, read_features
 from tasks.load import load_customers_file
 from tasks.migrations import upgrade_schema
 from tasks.parameters import RunParameters
@@ -135,13 +135,9 @@ def build_features(engine: Engine, settings: Settings, run_id: int, recipe: Reci
     outcomes = validate_features(engine, settings.state_dir / "data_docs")
     store_outcomes(engine, run_id, outcomes)
     raise_on_contract_failures(outcomes, "the computed features")
+    # The features suite has proven them finite and in range: read only what the model stage needs.
     with engine.connect() as connection:
-        features = read_features(connection, model_columns(recipe), progress=rows_progress("read features"))
-    non_finite = {name: count for name, count in check_features(features, recipe.feature_names).items()
-                  if count and name != "income"}
-    if non_finite:
-        raise SegmentsError(f"features are not finite for some customers: {non_finite}")
-    return features
+        return read_features(connection, model_columns(recipe), progress=rows_progress("read features"))
 
 
 @pipeline_task("train-or-reassign")

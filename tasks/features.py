@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import date
 
-import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
@@ -60,8 +59,3 @@ def read_features(connection: sa.Connection, columns: list[str] | None = None,
     arrays = copy_out_arrays(connection, f"SELECT {selected} FROM segmentation_work.customer_features "
                                          "ORDER BY customer_id", kinds, rows, progress=progress)
     return pd.DataFrame(arrays, copy=False)
-
-
-def check_features(frame: pd.DataFrame, features: list[str]) -> dict[str, int]:
-    """Count non-finite values per model feature (missing income is imputed later, so NaN is allowed there)."""
-    return {column: int((~np.isfinite(frame[column].to_numpy())).sum()) for column in features}

@@ -139,7 +139,7 @@ def map_header(header: list[str], path: str) -> dict[str, str]:
     missing = [column for column in REQUIRED_COLUMNS if column not in mapping.values()]
     if missing:
         expected = {canonical: [h for h, c in HEADER_ALIASES.items() if c == canonical] for canonical in missing}
-        raise InputFileError(path, f"missing required column(s): "
+        raise InputFileError(path, "missing required column(s): "
                              + ", ".join(f"{c} (header {' or '.join(h)})" for c, h in expected.items()), line=1)
     return mapping
 

@@ -40,3 +40,9 @@ def test_invalid_run_parameters_are_refused_before_any_work(engine):
     result = segments("run", "--k", "1")
     assert result.returncode == 1
     assert "invalid parameters: k: Input should be greater than or equal to 2" in result.stderr
+
+
+def test_trigger_without_a_prefect_server_says_how_to_start_one(engine):
+    result = segments("trigger", "--param", "k=4", env={"PREFECT_API_URL": ""})
+    assert result.returncode == 1
+    assert "no Prefect server: start one with `segments serve`" in result.stderr
