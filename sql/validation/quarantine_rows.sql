@@ -2,6 +2,8 @@
 -- every reason that applies, and their raw record. Parameters:
 --   run_id, as_of, earliest_enrolment, min_age, max_age
 --   check_* (boolean): which checks quarantine under the run's recipe; duplicates: keep | keep_first | quarantine
+-- The predicates mirror expectations/source_rows.json (GX reports, this one set-based pass quarantines, with
+-- every reason per customer); tests/test_validate.py breaks each expectation and checks both agree.
 WITH duplicate_groups AS (
     -- Rows that repeat another in every column but the id: the group's first id is the one kept.
     SELECT customer_id,
