@@ -63,6 +63,11 @@ def throttled_progress(what: str, every_seconds: float = 5.0):
     return report
 
 
+
+def _three_figures(ratio: float | None) -> float | str:
+    # Significant figures, not decimals: a tiny run's baseline/run can be 0.03 and must not read as 0.
+    return "" if ratio is None else float(f"{ratio:.3g}")
+
 class RssSampler:
     """Peak resident memory of this process since the last reset (ru_maxrss cannot be reset)."""
 
@@ -112,8 +117,8 @@ class Measurement:
         return {"size": self.size, "scenario": self.scenario, "stage": self.stage, "seconds": round(self.seconds, 3),
                 "rows": self.rows, "rows_per_second": round(self.rows / max(self.seconds, 1e-9)),
                 "peak_rss_mb": round(self.peak_rss_bytes / 2**20),
-                "ratio_to_floor": "" if self.ratio_to_floor is None else round(self.ratio_to_floor, 2),
-                "baseline_over_run": "" if self.baseline_over_run is None else round(self.baseline_over_run, 1)}
+                "ratio_to_floor": _three_figures(self.ratio_to_floor),
+                "baseline_over_run": _three_figures(self.baseline_over_run)}
 
 
 @dataclass
