@@ -25,7 +25,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from tasks.errors import ValidationFailedError
+from tasks.errors import ConfigurationError, ValidationFailedError
 from tasks.extract import SourceMapping
 from tasks.recipes import Recipe
 from tasks.runs import last_successful_run
@@ -143,42 +143,83 @@ def _suite_with_columns(gx, document: dict, rename: dict[str, str]):
 
 def run_suite(engine: Engine, *, suite_name: str, schema: str, table: str, parameters: dict[str, Any],
               docs_dir: Path | None, rename: dict[str, str] | None = None) -> list[ExpectationOutcome]:
-    """Run one suite against a table in the database; results in canonical column names."""
+    """Run one suite against a table in the database; results in canonical column names.
+
+    Two passes, because GX fetches failing-value samples with one query per expectation (a full scan
+    for each expectation that holds): a screening pass with result_format BOOLEAN_ONLY, whose counts GX
+    bundles into one aggregate query per table, then a SUMMARY pass over the expectations that failed
+    only, for their counts and samples. Data Docs show both: every expectation, then the failures' detail.
+    """
     rename = rename or {}
     document = load_suite_document(suite_name)
     severity = document["meta"]["severity"]
     os.environ[GX_URL_VARIABLE] = engine.url.render_as_string(hide_password=False)
     gx, context = _gx_context(docs_dir)
-    from great_expectations.checkpoint import UpdateDataDocsAction  # noqa: PLC0415
-
     source = context.data_sources.add_postgres(name="segments", connection_string="${" + GX_URL_VARIABLE + "}")
     asset = source.add_table_asset(name=f"{schema}.{table}", table_name=table, schema_name=schema)
     batch = asset.add_batch_definition_whole_table("whole table")
-    suite = context.suites.add(_suite_with_columns(gx, document, rename))
-    definition = context.validation_definitions.add(
-        gx.ValidationDefinition(name=f"{suite_name} on {schema}.{table}", data=batch, suite=suite))
-    actions = [UpdateDataDocsAction(name="data docs", site_names=["local"])] if docs_dir else []
-    checkpoint = context.checkpoints.add(gx.Checkpoint(
-        name=suite_name, validation_definitions=[definition], actions=actions,
-        result_format={"result_format": "SUMMARY", "partial_unexpected_count": SAMPLE_SIZE}))
-    result = checkpoint.run(expectation_parameters=parameters)
-    suite_result = next(iter(result.run_results.values()))
+
+    def run_checkpoint(name: str, expectations: list[dict], result_format: dict) -> list:
+        suite = context.suites.add(_suite_with_columns(
+            gx, {**document, "name": name, "expectations": expectations}, rename))
+        definition = context.validation_definitions.add(
+            gx.ValidationDefinition(name=f"{name} on {schema}.{table}", data=batch, suite=suite))
+        checkpoint = context.checkpoints.add(gx.Checkpoint(
+            name=name, validation_definitions=[definition], actions=_docs_actions(docs_dir),
+            result_format=result_format))
+        result = checkpoint.run(expectation_parameters=parameters)
+        return list(next(iter(result.run_results.values())).results)
+
+    specs = document["expectations"]
+    if len({_expectation_key(spec["type"], spec["kwargs"]) for spec in specs}) != len(specs):
+        raise ConfigurationError(f"expectations/{suite_name}.json repeats an expectation type on the same column")
     canonical = {mapped: name for name, mapped in rename.items()}
+
+    def by_expectation(results: list) -> dict[tuple[str, str | None], Any]:
+        # GX returns results in its own order (table-level first): match them to the suite's by key.
+        return {_expectation_key(item.expectation_config.type, item.expectation_config.kwargs, canonical): item
+                for item in results}
+
+    screened = by_expectation(run_checkpoint(suite_name, specs, {"result_format": "BOOLEAN_ONLY"}))
+    failing = [spec for spec in specs if not screened[_expectation_key(spec["type"], spec["kwargs"])].success]
+    detailed = by_expectation(run_checkpoint(
+        f"{suite_name}.failures", failing,
+        {"result_format": "SUMMARY", "partial_unexpected_count": SAMPLE_SIZE})) if failing else {}
     outcomes = []
-    for item, spec in zip(suite_result.results, document["expectations"], strict=True):
-        config, details = item.expectation_config, item.result or {}
-        if item.exception_info and item.exception_info.get("raised_exception"):
-            observed: Any = f"error: {item.exception_info.get('exception_message')}"
-        else:
-            observed = details.get("observed_value")
-        column = config.kwargs.get("column")
-        outcomes.append(ExpectationOutcome(
-            suite=suite_name, severity=severity, expectation=config.type,
-            column=canonical.get(column, column), success=bool(item.success),
-            unexpected_count=details.get("unexpected_count"),
-            sample_values=_jsonable(details.get("partial_unexpected_list") or [])[:SAMPLE_SIZE],
-            observed_value=_jsonable(observed), reason=spec.get("meta", {}).get("reason")))
+    for spec in specs:
+        key = _expectation_key(spec["type"], spec["kwargs"])
+        outcomes.append(_outcome(detailed.get(key, screened[key]), spec, suite_name, severity, canonical))
     return outcomes
+
+
+def _expectation_key(kind: str, kwargs: dict, canonical: dict[str, str] | None = None) -> tuple[str, str | None]:
+    """What tells a suite's expectations apart: each (type, canonical column) appears once per suite."""
+    column = kwargs.get("column")
+    return kind, (canonical or {}).get(column, column)
+
+
+def _docs_actions(docs_dir: Path | None) -> list:
+    from great_expectations.checkpoint import UpdateDataDocsAction  # noqa: PLC0415 (slow import)
+
+    return [UpdateDataDocsAction(name="data docs", site_names=["local"])] if docs_dir else []
+
+
+def _outcome(item: Any, spec: dict, suite_name: str, severity: str, canonical: dict[str, str]) -> ExpectationOutcome:
+    config, details = item.expectation_config, item.result or {}
+    if item.exception_info and item.exception_info.get("raised_exception"):
+        observed: Any = f"error: {item.exception_info.get('exception_message')}"
+    else:
+        observed = details.get("observed_value")
+    column = config.kwargs.get("column")
+    # A screened expectation that held has no result detail; for a column expectation without `mostly`,
+    # holding means no row broke it.
+    holds_for_every_row = item.success and "column" in spec["kwargs"] and "mostly" not in spec["kwargs"]
+    unexpected = details.get("unexpected_count", 0 if holds_for_every_row else None)
+    return ExpectationOutcome(
+        suite=suite_name, severity=severity, expectation=config.type, column=canonical.get(column, column),
+        success=bool(item.success), unexpected_count=unexpected,
+        sample_values=_jsonable(details.get("partial_unexpected_list") or [])[:SAMPLE_SIZE],
+        observed_value=_jsonable(observed), reason=spec.get("meta", {}).get("reason"))
 
 
 def _jsonable(value: Any) -> Any:
@@ -237,17 +278,16 @@ def validate_rows(engine: Engine, *, run_id: int, recipe: Recipe, config: Valida
         else:
             outcome.action = "quarantined"
     with engine.begin() as connection:
-        connection.exec_driver_sql(read_sql("validation/quarantine_rows.sql"), {
+        duplicates = connection.exec_driver_sql(read_sql("validation/quarantine_rows.sql"), {
             "run_id": run_id, "as_of": as_of, "earliest_enrolment": config.earliest_enrolment,
             "min_age": config.min_age, "max_age": config.max_age,
             "check_missing_income": quarantine_missing_income,
             "check_birth_year": checks["implausible_birth_year"], "check_category": checks["unknown_category"],
             "check_negative": checks["negative_amount"], "check_enrolment": checks["enrolment_out_of_range"],
-            "duplicates": recipe.duplicates})
+            "duplicates": recipe.duplicates}).scalar_one()
         quarantined = connection.scalar(sa.text(
             "SELECT count(*) FROM segmentation.quarantined_customers WHERE run_id = :run_id"), {"run_id": run_id})
         extracted = connection.scalar(sa.text("SELECT count(*) FROM segmentation_work.customers_extract"))
-        duplicates = connection.exec_driver_sql(read_sql("validation/duplicate_count.sql")).scalar()
     report = ValidationReport(outcomes, int(quarantined), int(duplicates), int(extracted))
     share = report.quarantined / max(report.extracted, 1)
     if share > config.max_quarantine_share:

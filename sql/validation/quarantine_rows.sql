@@ -4,6 +4,8 @@
 --   check_* (boolean): which checks quarantine under the run's recipe; duplicates: keep | keep_first | quarantine
 -- The predicates mirror expectations/source_rows.json (GX reports, this one set-based pass quarantines, with
 -- every reason per customer); tests/test_validate.py breaks each expectation and checks both agree.
+-- Returns one row: duplicates, the customers whose record repeats an earlier customer's (whatever the
+-- policy: the report counts them), from the same pass.
 WITH duplicate_groups AS (
     -- Rows that repeat another in every column but the id: the group's first id is the one kept.
     SELECT customer_id,
@@ -48,9 +50,12 @@ reasons AS (
     ], NULL) AS reasons
     FROM segmentation_work.customers_extract AS e
     JOIN duplicate_groups AS d USING (customer_id)
+),
+quarantined AS (
+    INSERT INTO segmentation.quarantined_customers (run_id, customer_id, reasons, record)
+    SELECT %(run_id)s, customer_id, reasons, to_jsonb(record)
+    FROM reasons
+    WHERE cardinality(reasons) > 0
+    ON CONFLICT (run_id, customer_id) DO NOTHING
 )
-INSERT INTO segmentation.quarantined_customers (run_id, customer_id, reasons, record)
-SELECT %(run_id)s, customer_id, reasons, to_jsonb(record)
-FROM reasons
-WHERE cardinality(reasons) > 0
-ON CONFLICT (run_id, customer_id) DO NOTHING;
+SELECT count(*) AS duplicates FROM duplicate_groups WHERE customer_id <> first_id;
