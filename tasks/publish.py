@@ -1,7 +1,9 @@
 """Publish: write-audit-publish of the run's assignments.
 
-Rows are COPYed into a staging table, audited there, then published in one transaction, so readers
-see the previous segments or the new ones, never a mix, and a failed run leaves them as they were.
+The run's rows are built in a new staging table, audited there, then published in one transaction that
+records history and profiles and swaps the staging table in as the partition of
+segmentation.customer_segments. Readers see the previous segments or the new ones, never a mix; while
+the rows are written they keep reading the previous ones, and a failed run leaves them as they were.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ class AuditCheck:
 
 def stage(engine: Engine, customer_ids: np.ndarray, assignment: Assignment, run_id: int,
           assigned_at: datetime) -> int:
-    """Replace the staging table's rows with this run's assignments; returns the rows staged.
+    """A new staging table with this run's assignments; returns the rows staged.
 
     The model stage knows, per customer, only a cluster index and a distance; the published features
     are in segmentation_work.customer_features and the names in segmentation.model_segments. So only
@@ -40,7 +42,7 @@ def stage(engine: Engine, customer_ids: np.ndarray, assignment: Assignment, run_
     assembled set-based in the database (sql/publish/stage_assignments.sql).
     """
     with engine.begin() as connection:
-        connection.exec_driver_sql(f"TRUNCATE {STAGING_TABLE}")
+        connection.exec_driver_sql(read_sql("publish/staging_table.sql"))
         connection.exec_driver_sql(
             "CREATE TEMPORARY TABLE run_assignments (customer_id bigint, cluster_index integer, "
             "distance_to_centroid double precision) ON COMMIT DROP")
@@ -55,15 +57,34 @@ def stage(engine: Engine, customer_ids: np.ndarray, assignment: Assignment, run_
 
 
 def audit(engine: Engine, *, run_id: int, model_version: int, expected_rows: int) -> list[AuditCheck]:
-    with engine.connect() as connection:
+    """Check the staged rows; raises AuditFailedError (nothing published) when one check fails."""
+    with engine.begin() as connection:
+        primary_key_ok, primary_key_detail = _add_staging_primary_key(connection)
         result = connection.exec_driver_sql(read_sql("publish/audit.sql"), {
-            "run_id": run_id, "model_version": model_version, "expected_rows": expected_rows})
+            "run_id": run_id, "model_version": model_version, "expected_rows": expected_rows,
+            "primary_key_ok": primary_key_ok, "primary_key_detail": primary_key_detail})
         checks = [AuditCheck(*row) for row in result]
     failed = [check for check in checks if not check.ok]
     if failed:
         raise AuditFailedError("staged segments failed the audit, nothing was published: "
                                + "; ".join(f"{check.name} ({check.detail})" for check in failed))
     return checks
+
+
+def _add_staging_primary_key(connection: sa.Connection) -> tuple[bool, str]:
+    """The staging table's primary key (the partition needs it): its build is the uniqueness check."""
+    exists = connection.scalar(sa.text(
+        "SELECT EXISTS (SELECT 1 FROM pg_constraint WHERE conrelid = CAST(:table AS regclass) AND contype = 'p')"),
+        {"table": STAGING_TABLE})
+    if exists:
+        return True, "customer_id is the staging table's primary key"
+    try:
+        with connection.begin_nested():
+            connection.exec_driver_sql(
+                f"ALTER TABLE {STAGING_TABLE} ADD CONSTRAINT customer_segments_staging_pkey PRIMARY KEY (customer_id)")
+    except sa.exc.IntegrityError as error:
+        return False, f"customer_id repeats: {str(error.orig).splitlines()[-1]}"
+    return True, "customer_id is the staging table's primary key"
 
 
 def publish(engine: Engine, *, run_id: int, assignment: Assignment,
@@ -73,18 +94,22 @@ def publish(engine: Engine, *, run_id: int, assignment: Assignment,
     after each step (tests use it to look from another connection)."""
     reached = after_step or (lambda _step: None)
     with engine.begin() as connection:
+        if connection.scalar(sa.text("SELECT to_regclass(:table)"), {"table": STAGING_TABLE}) is None:
+            raise AuditFailedError("nothing is staged to publish (the staged rows were published already, or "
+                                   "never staged): stage and audit the run's assignments first")
         if assignment.trained:
             registry.activate(connection, assignment.model.model_version)
         # History first: it compares the staged rows with each customer's current history row.
         connection.exec_driver_sql(read_sql("publish/segment_history.sql"))
         reached("segment_history")
-        connection.exec_driver_sql(read_sql("publish/customer_segments.sql"))
-        reached("customer_segments")
         connection.exec_driver_sql(read_sql("publish/segment_profiles.sql"),
                                    {"run_id": run_id, "window_years": SPEND_WINDOW_YEARS})
         reached("segment_profiles")
-        return int(connection.scalar(sa.text(
-            "SELECT count(*) FROM segmentation.customer_segments WHERE run_id = :run_id"), {"run_id": run_id}))
+        published = int(connection.scalar(sa.text(
+            "SELECT sum(customers) FROM segmentation.segment_profiles WHERE run_id = :run_id"), {"run_id": run_id}))
+        connection.exec_driver_sql(read_sql("publish/swap_partition.sql"))
+        reached("customer_segments")
+        return published
 
 
 def now_utc() -> datetime:

@@ -146,11 +146,18 @@ def test_history_adds_rows_only_when_a_segment_or_tier_changes(loaded):
     assert rows(loaded, "SELECT * FROM segmentation.tier_movements") == []
     assert rows(loaded, "SELECT DISTINCT run_id FROM segmentation.latest_profiles") == [(second,)]
 
-    # Publishing the same staged rows again (a retried publish) adds neither history nor profiles.
+    # A retried publish of the same run (stage, audit, publish again) adds neither history nor profiles;
+    # a publish with nothing staged says so and changes nothing.
     profiles_before = rows(loaded, "SELECT * FROM segmentation.segment_profiles ORDER BY run_id, segment_id")
     with loaded.connect() as connection:
         model = registry.read_active_model(connection)
-    publish(loaded, run_id=second, assignment=reassign(read_features_now(loaded), model))
+    features = read_features_now(loaded)
+    assignment = reassign(features, model)
+    with pytest.raises(AuditFailedError, match="nothing is staged"):
+        publish(loaded, run_id=second, assignment=assignment)
+    stage(loaded, features["customer_id"].to_numpy(), assignment, second, now_utc())
+    audit(loaded, run_id=second, model_version=model.model_version, expected_rows=len(features))
+    assert publish(loaded, run_id=second, assignment=assignment) == customers
     assert rows(loaded, "SELECT * FROM segmentation.segment_history ORDER BY customer_id") == history_before
     assert rows(loaded, "SELECT * FROM segmentation.segment_profiles ORDER BY run_id, segment_id") == profiles_before
 
@@ -199,15 +206,22 @@ def test_a_concurrent_reader_sees_the_old_state_until_publish_commits_then_the_n
     give_customer_the_record_of(loaded, moved, twin)  # so that history and movements change too
     before = published_state(loaded)
 
-    seen_during_publish: dict[str, dict] = {}
+    seen_during_publish: dict[str, object] = {}
 
     def look_from_another_connection(step: str) -> None:
         with loaded.connect() as reader:
-            seen_during_publish[step] = published_state(reader)
+            # After the swap the reader waits for the commit (the partition's lock): give up after a moment.
+            reader.exec_driver_sql("SET lock_timeout = '500ms'")
+            try:
+                seen_during_publish[step] = published_state(reader)
+            except sa.exc.OperationalError as error:
+                assert "lock timeout" in str(error.orig)
+                seen_during_publish[step] = "waits for the commit"
 
     second = run_pipeline(loaded, mode="retrain", after_step=look_from_another_connection)
 
-    assert list(seen_during_publish) == ["segment_history", "customer_segments", "segment_profiles"]
+    assert list(seen_during_publish) == ["segment_history", "segment_profiles", "customer_segments"]
+    assert seen_during_publish.pop("customer_segments") == "waits for the commit"
     for step, seen in seen_during_publish.items():
         assert seen == before, f"a reader saw part of the publish after step {step}"
     after = published_state(loaded)

@@ -1,4 +1,5 @@
--- Snapshot the source into the run's extract table, in the canonical contract and vocabulary.
+-- Snapshot the source into the run's extract table, in the canonical contract and vocabulary. In the
+-- source's order: later stages that need an order ask for it (features are stored by customer id).
 -- {source} and {columns} are filled with validated, quoted identifiers from the source mapping;
 -- labels go through source.label_vocabulary so a platform table may speak any known language.
 TRUNCATE segmentation_work.customers_extract;
@@ -21,5 +22,4 @@ FROM (SELECT {columns} FROM {source}) AS src
 LEFT JOIN source.label_vocabulary AS education_vocabulary
        ON education_vocabulary.field = 'education' AND education_vocabulary.label = lower(btrim(src.education))
 LEFT JOIN source.label_vocabulary AS marital_vocabulary
-       ON marital_vocabulary.field = 'marital_status' AND marital_vocabulary.label = lower(btrim(src.marital_status))
-ORDER BY src.customer_id;
+       ON marital_vocabulary.field = 'marital_status' AND marital_vocabulary.label = lower(btrim(src.marital_status));

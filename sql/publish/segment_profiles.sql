@@ -1,4 +1,5 @@
--- segment_profiles of a run, from the rows it just published. Parameters: run_id, window_years.
+-- segment_profiles of a run, from the audited rows it is publishing (the staging table, all of this run).
+-- Parameters: run_id, window_years.
 INSERT INTO segmentation.segment_profiles (
     run_id, model_version, segment_id, segment_name, tier, customers, share,
     mean_recency_days, mean_frequency, mean_monetary, mean_tenure_days, mean_campaign_acceptances,
@@ -12,7 +13,6 @@ SELECT c.run_id, c.model_version, c.segment_id, c.segment_name, c.tier,
        avg(c.response::double precision),
        coalesce(avg(c.conversion_rate) FILTER (WHERE c.web_visits_month > 0), 0),
        c.recommended_action
-FROM segmentation.customer_segments AS c
-WHERE c.run_id = %(run_id)s
+FROM segmentation_work.customer_segments_staging AS c
 GROUP BY c.run_id, c.model_version, c.segment_id, c.segment_name, c.tier, c.recommended_action
 ON CONFLICT (run_id, segment_id) DO NOTHING;
