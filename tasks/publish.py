@@ -53,6 +53,8 @@ def stage(engine: Engine, customer_ids: np.ndarray, assignment: Assignment, run_
         connection.exec_driver_sql("ANALYZE run_assignments")
         result = connection.exec_driver_sql(read_sql("publish/stage_assignments.sql"), {
             "run_id": run_id, "model_version": assignment.model.model_version, "assigned_at": assigned_at})
+        # A new table has no statistics: the audit's and publish's joins are planned on these.
+        connection.exec_driver_sql(f"ANALYZE {STAGING_TABLE}")
         return result.rowcount
 
 

@@ -12,8 +12,16 @@ WHERE h.valid_to IS NULL
                   WHERE s.customer_id = h.customer_id AND s.segment_id = h.segment_id AND s.tier = h.tier);
 
 -- 2. Open a row for every staged customer without a current one: new, moved, or back in the source.
-INSERT INTO segmentation.segment_history (customer_id, segment_id, segment_name, tier, valid_from, run_id)
-SELECT s.customer_id, s.segment_id, s.segment_name, s.tier, now(), s.run_id
+-- Found first, inserted second: an INSERT whose own anti-join reads the index it is growing crawls (a
+-- first publish of a million customers into an empty history ran for minutes).
+CREATE TEMPORARY TABLE history_to_open ON COMMIT DROP AS
+SELECT s.customer_id, s.segment_id, s.segment_name, s.tier, s.run_id
 FROM segmentation_work.customer_segments_staging AS s
 WHERE NOT EXISTS (SELECT 1 FROM segmentation.segment_history AS h
                   WHERE h.customer_id = s.customer_id AND h.valid_to IS NULL);
+
+INSERT INTO segmentation.segment_history (customer_id, segment_id, segment_name, tier, valid_from, run_id)
+SELECT customer_id, segment_id, segment_name, tier, now(), run_id
+FROM history_to_open;
+
+DROP TABLE history_to_open;
