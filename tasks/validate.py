@@ -278,6 +278,7 @@ def validate_rows(engine: Engine, *, run_id: int, recipe: Recipe, config: Valida
         else:
             outcome.action = "quarantined"
     with engine.begin() as connection:
+        connection.exec_driver_sql(read_sql("validation/repeated_records.sql"))
         duplicates = connection.exec_driver_sql(read_sql("validation/quarantine_rows.sql"), {
             "run_id": run_id, "as_of": as_of, "earliest_enrolment": config.earliest_enrolment,
             "min_age": config.min_age, "max_age": config.max_age,

@@ -4,72 +4,70 @@
 --   check_* (boolean): which checks quarantine under the run's recipe; duplicates: keep | keep_first | quarantine
 -- The predicates mirror expectations/source_rows.json (GX reports, this one set-based pass quarantines, with
 -- every reason per customer); tests/test_validate.py breaks each expectation and checks both agree.
--- Returns one row: duplicates, the customers whose record repeats an earlier customer's (whatever the
+-- Each predicate is evaluated once per customer (the booleans of `broken`); the reasons array is built
+-- only for the customers that break an enabled check. Returns one row: duplicates, the customers whose record repeats an earlier customer's (whatever the
 -- policy: the report counts them), from the same pass.
-WITH repeated_hashes AS (
-    -- Customers whose record hashes like another's: a superset of the duplicates, found by sorting one
-    -- bigint per customer instead of 26 columns; the exact comparison below only sees these.
-    SELECT customer_id
-    FROM (SELECT customer_id, count(*) OVER (PARTITION BY hash_record_extended(ROW(
-                     birth_year, education_raw, marital_status_raw, income, kids_home, teens_home, enrolled_on,
-                     recency_days, spend_wines, spend_fruits, spend_meat, spend_fish, spend_sweets, spend_gold,
-                     purchases_deals, purchases_web, purchases_catalog, purchases_store, web_visits_month,
-                     accepted_cmp1, accepted_cmp2, accepted_cmp3, accepted_cmp4, accepted_cmp5, response,
-                     complain), 0)) AS customers_with_hash
-          FROM segmentation_work.customers_extract) AS hashed
-    WHERE customers_with_hash > 1
-),
-duplicate_groups AS (
+WITH duplicate_groups AS (
     -- Rows that repeat another in every column but the id: the group's first id is the one kept.
     SELECT customer_id,
            min(customer_id) OVER w AS first_id,
            count(*) OVER w AS group_size
     FROM segmentation_work.customers_extract
-    WHERE customer_id IN (SELECT customer_id FROM repeated_hashes)
+    WHERE customer_id IN (SELECT customer_id FROM repeated_records)  -- sql/validation/repeated_records.sql
     WINDOW w AS (PARTITION BY birth_year, education_raw, marital_status_raw, income, kids_home, teens_home,
                               enrolled_on, recency_days, spend_wines, spend_fruits, spend_meat, spend_fish,
                               spend_sweets, spend_gold, purchases_deals, purchases_web, purchases_catalog,
                               purchases_store, web_visits_month, accepted_cmp1, accepted_cmp2, accepted_cmp3,
                               accepted_cmp4, accepted_cmp5, response, complain)
 ),
-reasons AS (
-    SELECT e.customer_id, e AS record, array_remove(ARRAY[
-        CASE WHEN %(check_missing_income)s AND e.income IS NULL THEN 'missing_income' END,
-        CASE WHEN %(check_birth_year)s AND (e.birth_year IS NULL
-                  OR e.birth_year < extract(year FROM %(as_of)s::date) - %(max_age)s
-                  OR e.birth_year > extract(year FROM %(as_of)s::date) - %(min_age)s)
-             THEN 'implausible_birth_year' END,
-        CASE WHEN %(check_category)s AND (e.education IS NULL
-                  OR e.education NOT IN ('basic', 'diploma', 'bachelor', 'master', 'doctorate'))
-             THEN 'unknown_education' END,
-        CASE WHEN %(check_category)s AND (e.marital_status IS NULL
-                  OR e.marital_status NOT IN ('married', 'together', 'single', 'divorced', 'widowed', 'other'))
-             THEN 'unknown_marital_status' END,
-        CASE WHEN %(check_negative)s AND (e.income < 0 OR least(e.spend_wines, e.spend_fruits, e.spend_meat,
-                  e.spend_fish, e.spend_sweets, e.spend_gold, e.kids_home, e.teens_home, e.recency_days,
-                  e.purchases_deals, e.purchases_web, e.purchases_catalog, e.purchases_store, e.web_visits_month) < 0)
-             THEN 'negative_amount' END,
-        CASE WHEN %(check_enrolment)s AND (e.enrolled_on IS NULL OR e.enrolled_on > %(as_of)s::date
-                  OR e.enrolled_on < %(earliest_enrolment)s::date)
-             THEN 'enrolment_out_of_range' END,
-        CASE WHEN greatest(e.accepted_cmp1, e.accepted_cmp2, e.accepted_cmp3, e.accepted_cmp4, e.accepted_cmp5,
-                           e.response, e.complain) > 1
-                  OR least(e.accepted_cmp1, e.accepted_cmp2, e.accepted_cmp3, e.accepted_cmp4, e.accepted_cmp5,
-                           e.response, e.complain) < 0
-             THEN 'flag_not_0_or_1' END,
-        CASE WHEN %(duplicates)s = 'keep_first' AND d.customer_id <> d.first_id
-                  THEN 'duplicate_of:' || d.first_id
-             WHEN %(duplicates)s = 'quarantine' AND d.group_size > 1
-                  THEN 'duplicate_group_of:' || d.first_id END
-    ], NULL) AS reasons
+broken AS (
+    SELECT e.customer_id, e AS record, d.first_id, d.group_size,
+           %(check_missing_income)s AND e.income IS NULL AS missing_income,
+           %(check_birth_year)s AND (e.birth_year IS NULL
+               OR e.birth_year < extract(year FROM %(as_of)s::date) - %(max_age)s
+               OR e.birth_year > extract(year FROM %(as_of)s::date) - %(min_age)s) AS implausible_birth_year,
+           %(check_category)s AND (e.education IS NULL
+               OR e.education NOT IN ('basic', 'diploma', 'bachelor', 'master', 'doctorate')) AS unknown_education,
+           %(check_category)s AND (e.marital_status IS NULL
+               OR e.marital_status NOT IN ('married', 'together', 'single', 'divorced', 'widowed', 'other'))
+               AS unknown_marital_status,
+           %(check_negative)s AND (e.income < 0 OR least(e.spend_wines, e.spend_fruits, e.spend_meat,
+               e.spend_fish, e.spend_sweets, e.spend_gold) < 0 OR least(e.kids_home, e.teens_home,
+               e.recency_days, e.purchases_deals, e.purchases_web, e.purchases_catalog, e.purchases_store,
+               e.web_visits_month) < 0) AS negative_amount,
+           %(check_enrolment)s AND (e.enrolled_on IS NULL OR e.enrolled_on > %(as_of)s::date
+               OR e.enrolled_on < %(earliest_enrolment)s::date) AS enrolment_out_of_range,
+           greatest(e.accepted_cmp1, e.accepted_cmp2, e.accepted_cmp3, e.accepted_cmp4, e.accepted_cmp5,
+                    e.response, e.complain) > 1
+               OR least(e.accepted_cmp1, e.accepted_cmp2, e.accepted_cmp3, e.accepted_cmp4, e.accepted_cmp5,
+                        e.response, e.complain) < 0 AS flag_not_0_or_1,
+           CASE WHEN %(duplicates)s = 'keep_first' AND d.customer_id <> d.first_id THEN 'duplicate_of:'
+                WHEN %(duplicates)s = 'quarantine' AND d.group_size > 1 THEN 'duplicate_group_of:' END
+               AS duplicate_reason
     FROM segmentation_work.customers_extract AS e
     LEFT JOIN duplicate_groups AS d USING (customer_id)
+),
+reasons AS (
+    SELECT customer_id, record, array_remove(ARRAY[
+        CASE WHEN missing_income THEN 'missing_income' END,
+        CASE WHEN implausible_birth_year THEN 'implausible_birth_year' END,
+        CASE WHEN unknown_education THEN 'unknown_education' END,
+        CASE WHEN unknown_marital_status THEN 'unknown_marital_status' END,
+        CASE WHEN negative_amount THEN 'negative_amount' END,
+        CASE WHEN enrolment_out_of_range THEN 'enrolment_out_of_range' END,
+        CASE WHEN flag_not_0_or_1 THEN 'flag_not_0_or_1' END,
+        duplicate_reason || first_id
+    ], NULL) AS reasons
+    FROM broken
+    -- IS TRUE: a check on a NULL value (e.g. a NULL flag) is not a failure of that check.
+    WHERE (missing_income OR implausible_birth_year OR unknown_education OR unknown_marital_status
+           OR negative_amount OR enrolment_out_of_range OR flag_not_0_or_1) IS TRUE
+       OR duplicate_reason IS NOT NULL
 ),
 quarantined AS (
     INSERT INTO segmentation.quarantined_customers (run_id, customer_id, reasons, record)
     SELECT %(run_id)s, customer_id, reasons, to_jsonb(record)
     FROM reasons
-    WHERE cardinality(reasons) > 0
     ON CONFLICT (run_id, customer_id) DO NOTHING
 )
 SELECT count(*) AS duplicates FROM duplicate_groups WHERE customer_id <> first_id;
