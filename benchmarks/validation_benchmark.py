@@ -31,10 +31,10 @@ from tasks.migrations import upgrade_schema  # noqa: E402
 from tasks.recipes import load_recipe  # noqa: E402
 from tasks.runs import finish_run, start_run  # noqa: E402
 from tasks.settings import get_settings  # noqa: E402
-from tasks.sql import read_sql  # noqa: E402
 from tasks.validate import (  # noqa: E402
     ValidationConfig,
     _gx_context,
+    quarantine_rows,
     validate_features,
     validate_rows,
     validate_source_contract,
@@ -73,11 +73,7 @@ def measure(engine, customers: int) -> dict:
 
     def one_pass() -> None:
         with engine.begin() as connection:
-            connection.exec_driver_sql(read_sql("validation/quarantine_rows.sql"), {
-                "run_id": baseline_run, "as_of": as_of, "earliest_enrolment": config.earliest_enrolment,
-                "min_age": config.min_age, "max_age": config.max_age, "check_missing_income": True,
-                "check_birth_year": True, "check_category": True, "check_negative": True,
-                "check_enrolment": True, "duplicates": "keep"})
+            quarantine_rows(connection, run_id=baseline_run, recipe=recipe, config=config, as_of=as_of)
 
     baseline_s, _ = timed(one_pass)
     for benchmark_run in (run_id, baseline_run):

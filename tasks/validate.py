@@ -266,26 +266,17 @@ def validate_rows(engine: Engine, *, run_id: int, recipe: Recipe, config: Valida
     """Row-level suite on the extract, then quarantine the failing customers the recipe does not keep."""
     outcomes = run_suite(engine, suite_name="source_rows", schema="segmentation_work", table="customers_extract",
                          parameters=row_parameters(config, as_of), docs_dir=docs_dir)
-    checks = {check: recipe.row_checks[check] == "quarantine" for check in set(REASON_CHECKS.values())}
-    quarantine_missing_income = recipe.missing_values.get("income", "quarantine") == "quarantine"
+    checks = quarantining_checks(recipe)
     for outcome in outcomes:
         if outcome.success:
             continue
-        if outcome.reason == "missing_income":
-            outcome.action = "quarantined" if quarantine_missing_income else "imputed"
-        elif outcome.reason in REASON_CHECKS:
-            outcome.action = "quarantined" if checks[REASON_CHECKS[outcome.reason]] else "kept"
+        if outcome.reason in checks:
+            outcome.action = "quarantined" if checks[outcome.reason] else (
+                "imputed" if outcome.reason == "missing_income" else "kept")
         else:
             outcome.action = "quarantined"
     with engine.begin() as connection:
-        connection.exec_driver_sql(read_sql("validation/repeated_records.sql"))
-        duplicates = connection.exec_driver_sql(read_sql("validation/quarantine_rows.sql"), {
-            "run_id": run_id, "as_of": as_of, "earliest_enrolment": config.earliest_enrolment,
-            "min_age": config.min_age, "max_age": config.max_age,
-            "check_missing_income": quarantine_missing_income,
-            "check_birth_year": checks["implausible_birth_year"], "check_category": checks["unknown_category"],
-            "check_negative": checks["negative_amount"], "check_enrolment": checks["enrolment_out_of_range"],
-            "duplicates": recipe.duplicates}).scalar_one()
+        duplicates = quarantine_rows(connection, run_id=run_id, recipe=recipe, config=config, as_of=as_of)
         quarantined = connection.scalar(sa.text(
             "SELECT count(*) FROM segmentation.quarantined_customers WHERE run_id = :run_id"), {"run_id": run_id})
         extracted = connection.scalar(sa.text("SELECT count(*) FROM segmentation_work.customers_extract"))
@@ -297,6 +288,26 @@ def validate_rows(engine: Engine, *, run_id: int, recipe: Recipe, config: Valida
             f"{report.quarantined} of {report.extracted} customers ({share:.1%}) failed row-level checks, above the "
             f"allowed {config.max_quarantine_share:.1%}; nothing was published. Reasons: {reasons}")
     return report
+
+
+def quarantining_checks(recipe: Recipe) -> dict[str, bool]:
+    """For each recipe-governed reason, whether the recipe quarantines the customers it finds."""
+    checks = {reason: recipe.row_checks[check] == "quarantine" for reason, check in REASON_CHECKS.items()}
+    return checks | {"missing_income": recipe.missing_values.get("income", "quarantine") == "quarantine"}
+
+
+def quarantine_rows(connection: sa.Connection, *, run_id: int, recipe: Recipe, config: ValidationConfig,
+                    as_of: date) -> int:
+    """The set-based quarantine pass over the extract (sql/validation/); returns how many customers repeat
+    an earlier customer's record."""
+    checks = quarantining_checks(recipe)
+    connection.exec_driver_sql(read_sql("validation/repeated_records.sql"))
+    return int(connection.exec_driver_sql(read_sql("validation/quarantine_rows.sql"), {
+        "run_id": run_id, "as_of": as_of, "earliest_enrolment": config.earliest_enrolment,
+        "min_age": config.min_age, "max_age": config.max_age, "check_missing_income": checks["missing_income"],
+        "check_birth_year": checks["implausible_birth_year"], "check_category": checks["unknown_education"],
+        "check_negative": checks["negative_amount"], "check_enrolment": checks["enrolment_out_of_range"],
+        "duplicates": recipe.duplicates}).scalar_one())
 
 
 def _quarantine_reason_counts(engine: Engine, run_id: int) -> dict[str, int]:
