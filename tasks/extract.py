@@ -1,4 +1,4 @@
-"""Extract: snapshot the customers to segment into the run's extract table, ordered by customer id.
+"""Extract: snapshot the customers to segment into the run's extract table (in the source's order).
 
 By default the source is source.customers (filled by `segments load`). A mapping file points the
 pipeline at a platform table instead: it names the table and, for each canonical column, the

@@ -1,8 +1,8 @@
 -- Staged rows of segmentation.customer_segments, built in the database from the run's assignments
 -- (customer id, cluster index, distance: all the model stage has to send), the run's features
 -- (segmentation_work.customer_features) and the model's named segments. Parameters: run_id,
--- model_version, assigned_at. The assignments arrive in the temporary table run_assignments, in customer
--- id order; the plan (index lookups into the features) keeps that order, so no sort is needed.
+-- model_version, assigned_at. The assignments arrive in the temporary table run_assignments. No sort:
+-- the staging table's primary key is built after the load (tasks/publish.py audit).
 INSERT INTO segmentation_work.customer_segments_staging (
     customer_id, segment_id, segment_name, tier, recommended_action, model_version, run_id, assigned_at,
     recency_days, frequency, monetary, tenure_days, campaign_acceptances, age, income, children_home,

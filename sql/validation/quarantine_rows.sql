@@ -5,8 +5,9 @@
 -- The predicates mirror expectations/source_rows.json (GX reports, this one set-based pass quarantines, with
 -- every reason per customer); tests/test_validate.py breaks each expectation and checks both agree.
 -- Each predicate is evaluated once per customer (the booleans of `broken`); the reasons array is built
--- only for the customers that break an enabled check. Returns one row: duplicates, the customers whose record repeats an earlier customer's (whatever the
--- policy: the report counts them), from the same pass.
+-- only for the customers that break an enabled check. Needs the temporary table repeated_records
+-- (sql/validation/repeated_records.sql, same transaction). Returns one row: duplicates, the customers
+-- whose record repeats an earlier customer's (whatever the policy: the report counts them).
 WITH duplicate_groups AS (
     -- Rows that repeat another in every column but the id: the group's first id is the one kept.
     SELECT customer_id,
