@@ -21,9 +21,10 @@ from sklearn.metrics import (
     adjusted_rand_score,
     calinski_harabasz_score,
     davies_bouldin_score,
-    silhouette_score,
+    pairwise_distances_chunked,
 )
 from sklearn.model_selection import train_test_split
+from sklearn.utils import check_random_state
 from threadpoolctl import threadpool_limits
 
 from tasks.errors import ConfigurationError
@@ -184,26 +185,58 @@ class Selection:
                 "train_rows": self.train_rows, "test_rows": self.test_rows}
 
 
-def _silhouette(points: np.ndarray, labels: np.ndarray, sample: int, seed: int) -> float | None:
-    if len(set(labels.tolist())) < 2 or len(points) < 3:
-        return None
-    size = min(sample, len(points))
-    # scikit-learn computes the pairwise distances in chunks of `working_memory` MB (default 1 GB):
-    # smaller chunks cost no measurable time and keep the run's peak memory down.
+def silhouettes(points: np.ndarray, labellings: list[np.ndarray], sample: int, seed: int) -> list[float | None]:
+    """The mean silhouette of each labelling of the same points, as scikit-learn's
+    silhouette_score(sample_size=sample, random_state=seed) gives it (same sample, same formula).
+
+    The pairwise distances, the costly part (sample squared), are computed once for all labellings
+    instead of once per labelling: the k search scores every k on the same points. None where a
+    labelling has fewer than two clusters (or no point shares a cluster) in the sample.
+    """
+    if len(points) < 3:
+        return [None] * len(labellings)
+    if sample < len(points):
+        chosen = check_random_state(seed).permutation(len(points))[:sample]
+        points, labellings = points[chosen], [labels[chosen] for labels in labellings]
+    encoded: list[tuple[np.ndarray, np.ndarray, np.ndarray] | None] = []
+    for labels in labellings:
+        _, codes, sizes = np.unique(labels, return_inverse=True, return_counts=True)
+        codes = codes.ravel()
+        # The membership matrix: distances @ membership sums each point's distances per cluster.
+        encoded.append((codes, sizes, np.eye(len(sizes))[codes]) if 2 <= len(sizes) < len(labels) else None)
+    scores = [np.zeros(len(points)) for _ in labellings]
+    start = 0
+    # scikit-learn's own chunking (zero diagonal included), in chunks of `working_memory` MB: smaller
+    # chunks than its 1 GB default cost no measurable time and keep the run's peak memory down.
     with sklearn.config_context(working_memory=SILHOUETTE_WORKING_MEMORY_MB):
-        return float(silhouette_score(points, labels, sample_size=size if size < len(points) else None,
-                                      random_state=seed))
+        for distances in pairwise_distances_chunked(points):
+            rows = np.arange(len(distances))
+            for labelling, clusters in enumerate(encoded):
+                if clusters is None:
+                    continue
+                codes, sizes, membership = clusters
+                own = codes[start:start + len(distances)]
+                per_cluster = distances @ membership
+                intra = per_cluster[rows, own]
+                per_cluster[rows, own] = np.inf
+                inter = (per_cluster / sizes).min(axis=1)
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    intra = intra / (sizes[own] - 1)
+                    # A point alone in its cluster scores 0 (0/0 here, as in scikit-learn).
+                    scores[labelling][start:start + len(distances)] = np.nan_to_num(
+                        (inter - intra) / np.maximum(intra, inter))
+            start += len(distances)
+    return [None if clusters is None else float(score.mean()) for score, clusters in zip(scores, encoded, strict=True)]
 
 
-def evaluate_k(train: np.ndarray, test: np.ndarray, k: int, recipe: Recipe) -> dict:
-    """Fit on train; score train and test; stability = ARI(train model on test, model fitted on test)."""
+def evaluate_k(train: np.ndarray, test: np.ndarray, k: int, recipe: Recipe) -> tuple[dict, np.ndarray, np.ndarray]:
+    """Fit on train and score it; stability = ARI(train model on test, model fitted on test). Returns the
+    metrics and the train and test labels (select_k adds the silhouettes of all k at once)."""
     model = fit_kmeans(train, k, recipe)
     train_labels = model.labels_
     with threadpool_limits(limits=1, user_api="openmp"):
         test_labels = model.predict(test)
-    row = {"k": k, "inertia": float(model.inertia_),
-           "silhouette_train": _silhouette(train, train_labels, recipe.silhouette_sample, recipe.random_state),
-           "silhouette_test": _silhouette(test, test_labels, recipe.silhouette_sample, recipe.random_state),
+    row = {"k": k, "inertia": float(model.inertia_), "silhouette_train": None, "silhouette_test": None,
            "davies_bouldin": None, "calinski_harabasz": None, "stability_ari": None}
     if len(set(train_labels.tolist())) > 1:
         row["davies_bouldin"] = float(davies_bouldin_score(train, train_labels))
@@ -211,7 +244,7 @@ def evaluate_k(train: np.ndarray, test: np.ndarray, k: int, recipe: Recipe) -> d
     if len(test) >= k:
         refit = fit_kmeans(test, k, recipe)
         row["stability_ari"] = float(adjusted_rand_score(test_labels, refit.labels_))
-    return row
+    return row, train_labels, test_labels
 
 
 def split_for_selection(points: np.ndarray, recipe: Recipe) -> tuple[np.ndarray, np.ndarray]:
@@ -237,7 +270,13 @@ def select_k(points: np.ndarray, recipe: Recipe) -> Selection:
     candidates = [k for k in recipe.k_candidates() if k < len(train)]
     if not candidates:
         raise ConfigurationError(f"too few customers ({len(points)}) for k in {recipe.k_candidates()}")
-    per_k = [evaluate_k(train, test, k, recipe) for k in candidates]
+    evaluated = [evaluate_k(train, test, k, recipe) for k in candidates]
+    per_k = [row for row, _, _ in evaluated]
+    for split, points_of_split, labels_at in (("train", train, 1), ("test", test, 2)):
+        scores = silhouettes(points_of_split, [entry[labels_at] for entry in evaluated], recipe.silhouette_sample,
+                             recipe.random_state)
+        for row, score in zip(per_k, scores, strict=True):
+            row[f"silhouette_{split}"] = score
     if isinstance(recipe.k, int):
         return Selection(recipe.k, [f"k={recipe.k} fixed by recipe {recipe.name}"], per_k, len(train), len(test))
 
