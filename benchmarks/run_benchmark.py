@@ -25,21 +25,27 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from pathlib import Path
+from typing import TypeVar
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_ROOT))
 
 RESULT_COLUMNS = ["size", "scenario", "stage", "seconds", "rows", "rows_per_second", "peak_rss_mb",
                   "ratio_to_floor", "baseline_over_run"]
-# Stages that are validation (the target: under 30% of a run's time).
-VALIDATION_STAGES = ("validate", "validate-features")
+# Jobs that run alongside a stage (in a second thread, on their own connection) are recorded with this
+# suffix: their seconds are inside that stage's, so a scenario's total leaves them out.
+ALONGSIDE = " (alongside)"
+# Validation (the target: under 30% of a run's time): the validate stage plus the suites that run alongside
+# other stages, counted in full as if they did not overlap (an upper bound of the share).
+VALIDATION_STAGES = ("validate", "source-contract" + ALONGSIDE, "features-suite" + ALONGSIDE)
 PIPELINE_SCENARIOS = ("retrain", "reassign")
 PAGE_BYTES = os.sysconf("SC_PAGE_SIZE")
+Result = TypeVar("Result")
 
 
 def parse_size(text: str) -> int:
@@ -141,15 +147,29 @@ class Meter:
         self.stages.append(Measurement(self.size, self.scenario, name, seconds, rows or self.size, peak))
         log(f"  {self.scenario} {name}: {seconds:.1f}s, peak RSS {peak / 2**20:,.0f} MB")
 
+    def alongside(self, name: str, job: Callable[[], Result]) -> Callable[[], Result]:
+        """`job`, timing itself as a job that runs alongside the current stage."""
+        def timed() -> Result:
+            started = time.perf_counter()
+            try:
+                return job()
+            finally:
+                seconds = time.perf_counter() - started
+                self.stages.append(Measurement(self.size, self.scenario, name + ALONGSIDE, seconds, self.size, 0))
+                log(f"  {self.scenario} {name}{ALONGSIDE}: {seconds:.1f}s")
+        return timed
+
     def total(self) -> Measurement:
-        return Measurement(self.size, self.scenario, "total", sum(m.seconds for m in self.stages), self.size,
-                           max((m.peak_rss_bytes for m in self.stages), default=0))
+        stages = [m for m in self.stages if not m.stage.endswith(ALONGSIDE)]
+        return Measurement(self.size, self.scenario, "total", sum(m.seconds for m in stages), self.size,
+                           max((m.peak_rss_bytes for m in stages), default=0))
 
 
 # -- the pipeline, stage by stage, as flows/nightly.py runs it ---------------------------------------------
 def run_pipeline(engine, settings, meter: Meter, mode: str) -> int:
     """One run of the nightly pipeline without Prefect; returns the customers published."""
     from tasks import registry
+    from tasks.database import concurrently
     from tasks.extract import SourceMapping, extract_customers
     from tasks.features import compute_features, model_columns, read_features
     from tasks.migrations import upgrade_schema
@@ -168,14 +188,22 @@ def run_pipeline(engine, settings, meter: Meter, mode: str) -> int:
     with pipeline_lock(engine):
         run_id = start_run(engine, mode_requested=mode, recipe_name=recipe.name, parameters={"mode": mode},
                            flow_run_id=None)
-        with meter.stage("extract"), engine.begin() as connection:
-            extracted = extract_customers(connection, mapping, today=date.today())
-        as_of = extracted.snapshot_date
-        update_run(engine, run_id, as_of=as_of, rows_extracted=extracted.rows)
-        with meter.stage("validate"):
+
+        def check_source_contract() -> None:
             contract = validate_source_contract(engine, mapping, config, docs_dir)
             store_outcomes(engine, run_id, contract)
             raise_on_contract_failures(contract, "the source table")
+
+        def extract():
+            with engine.begin() as connection:
+                return extract_customers(connection, mapping, today=date.today())
+
+        # As in the flow: GX checks the source table's contract while the extract copies it.
+        with meter.stage("extract"):
+            _, extracted = concurrently(meter.alongside("source-contract", check_source_contract), extract)
+        as_of = extracted.snapshot_date
+        update_run(engine, run_id, as_of=as_of, rows_extracted=extracted.rows)
+        with meter.stage("validate"):
             report = validate_rows(engine, run_id=run_id, recipe=recipe, config=config, as_of=as_of,
                                    docs_dir=docs_dir)
             store_outcomes(engine, run_id, report.outcomes)
@@ -183,12 +211,17 @@ def run_pipeline(engine, settings, meter: Meter, mode: str) -> int:
         modelled = meter.size - report.quarantined
         with meter.stage("build-features", rows=modelled), engine.begin() as connection:
             compute_features(connection, recipe, as_of=as_of, snapshot_date=extracted.snapshot_date, run_id=run_id)
-        with meter.stage("validate-features", rows=modelled):
-            outcomes = validate_features(engine, docs_dir)
+
+        def read_model_columns():
+            with engine.connect() as connection:
+                return read_features(connection, model_columns(recipe), progress=throttled_progress("read features"))
+
+        # As in the flow: the features are read while GX checks them.
+        with meter.stage("read-features", rows=modelled):
+            outcomes, features = concurrently(
+                meter.alongside("features-suite", lambda: validate_features(engine, docs_dir)), read_model_columns)
             store_outcomes(engine, run_id, outcomes)
             raise_on_contract_failures(outcomes, "the computed features")
-        with meter.stage("read-features", rows=modelled), engine.connect() as connection:
-            features = read_features(connection, model_columns(recipe), progress=throttled_progress("read features"))
         update_run(engine, run_id, rows_modelled=len(features))
         with meter.stage("train-or-reassign", rows=modelled):
             with engine.connect() as connection:

@@ -20,7 +20,7 @@ from sqlalchemy.engine import Engine
 
 from tasks import registry
 from tasks.bands import BandsConfig, load_bands
-from tasks.database import database, is_embedded, mask_url
+from tasks.database import concurrently, database, is_embedded, mask_url
 from tasks.errors import DatabaseUnavailableError, SegmentsError
 from tasks.extract import DEFAULT_SOURCE_TABLE, ExtractResult, SourceMapping, extract_customers, load_mapping
 from tasks.features import compute_features, model_columns, read_features
@@ -108,14 +108,21 @@ def extract(engine: Engine, mapping: SourceMapping) -> ExtractResult:
     return result
 
 
-@pipeline_task("validate")
-def validate(engine: Engine, settings: Settings, mapping: SourceMapping, run_id: int, recipe: Recipe,
-             config: ValidationConfig, as_of: date) -> ValidationReport:
+@pipeline_task("check-source-contract")
+def check_source_contract(engine: Engine, settings: Settings, mapping: SourceMapping, run_id: int,
+                          config: ValidationConfig) -> list:
     docs_dir = settings.state_dir / "data_docs"
     contract = validate_source_contract(engine, mapping, config, docs_dir)
     link_artifact("data-docs", docs_dir / "index.html", "Great Expectations Data Docs")
     store_outcomes(engine, run_id, contract)
     raise_on_contract_failures(contract, f"the source table {mapping.table}")
+    return contract
+
+
+@pipeline_task("validate")
+def validate(engine: Engine, settings: Settings, run_id: int, recipe: Recipe, config: ValidationConfig,
+             as_of: date, contract: list) -> ValidationReport:
+    docs_dir = settings.state_dir / "data_docs"
     report = validate_rows(engine, run_id=run_id, recipe=recipe, config=config, as_of=as_of, docs_dir=docs_dir)
     store_outcomes(engine, run_id, report.outcomes)
     report.outcomes = contract + report.outcomes
@@ -132,12 +139,18 @@ def build_features(engine: Engine, settings: Settings, run_id: int, recipe: Reci
                    snapshot_date: date):  # -> pd.DataFrame
     with engine.begin() as connection:
         compute_features(connection, recipe, as_of=as_of, snapshot_date=snapshot_date, run_id=run_id)
-    outcomes = validate_features(engine, settings.state_dir / "data_docs")
+
+    def read_model_columns():  # -> pd.DataFrame
+        with engine.connect() as connection:
+            return read_features(connection, model_columns(recipe), progress=rows_progress("read features"))
+
+    # Read while GX checks them (both only read the table); they reach the model only once the suite has
+    # passed, proving them finite and in range.
+    outcomes, features = concurrently(lambda: validate_features(engine, settings.state_dir / "data_docs"),
+                                      read_model_columns)
     store_outcomes(engine, run_id, outcomes)
     raise_on_contract_failures(outcomes, "the computed features")
-    # The features suite has proven them finite and in range: read only what the model stage needs.
-    with engine.connect() as connection:
-        return read_features(connection, model_columns(recipe), progress=rows_progress("read features"))
+    return features
 
 
 @pipeline_task("train-or-reassign")
@@ -242,12 +255,18 @@ def nightly_segmentation(parameters: RunParameters = RunParameters()) -> dict:  
                                parameters=recorded, flow_run_id=flow_run.get_id())
             clock = StageClock()
             try:
-                with clock.stage("extract"):
-                    extracted = extract(engine, mapping)
+                # The source contract reads the source table, not the extract: GX checks it while the
+                # extract copies it, and the run waits for the verdict before using the extract.
+                contract = check_source_contract.submit(engine, settings, mapping, run_id, config)
+                try:
+                    with clock.stage("extract"):
+                        extracted = extract(engine, mapping)
+                finally:
+                    contract.wait()
                 as_of = parameters.as_of or extracted.snapshot_date
                 update_run(engine, run_id, as_of=as_of, rows_extracted=extracted.rows)
                 with clock.stage("validate"):
-                    validation = validate(engine, settings, mapping, run_id, recipe, config, as_of)
+                    validation = validate(engine, settings, run_id, recipe, config, as_of, contract.result())
                 update_run(engine, run_id, rows_quarantined=validation.quarantined)
                 with clock.stage("build-features"):
                     features = build_features(engine, settings, run_id, recipe, as_of, extracted.snapshot_date)

@@ -16,16 +16,21 @@ import platform
 import socket
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.engine import URL, Engine, make_url
 
 from tasks.errors import ConfigurationError, DatabaseUnavailableError
 from tasks.settings import Settings
+
+First = TypeVar("First")
+Second = TypeVar("Second")
 
 log = logging.getLogger(__name__)
 
@@ -293,3 +298,20 @@ def _check_reachable(engine: Engine, attempts: int = 3) -> None:
 
 def is_embedded(settings: Settings) -> bool:
     return not settings.database_url
+
+
+def concurrently(first: Callable[[], First], second: Callable[[], Second]) -> tuple[First, Second]:
+    """Run two independent database jobs at once, each on its own connection, and return both results.
+
+    Most stages keep one server process busy while this one waits: two that neither read what the other
+    writes can share the machine's second core. If either raises, both have finished before the error
+    propagates (the first's error wins).
+    """
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="concurrently") as pool:
+        in_background = pool.submit(first)
+        try:
+            second_result = second()
+        except BaseException:
+            in_background.result()  # a failure there is the first cause; otherwise re-raise the second's
+            raise
+        return in_background.result(), second_result

@@ -50,7 +50,9 @@ def stage(engine: Engine, customer_ids: np.ndarray, assignment: Assignment, run_
             "customer_id": np.asarray(customer_ids, dtype="int64"),
             "cluster_index": np.asarray(assignment.labels, dtype="int32"),
             "distance_to_centroid": np.asarray(assignment.distances, dtype="float64")})
-        connection.exec_driver_sql("ANALYZE run_assignments")
+        # Statistics for the join's plan: without them (a handful of rows autovacuum never analyses) the
+        # segments' join looks selective and the features are joined by ten million index lookups.
+        connection.exec_driver_sql("ANALYZE run_assignments, segmentation.model_segments")
         result = connection.exec_driver_sql(read_sql("publish/stage_assignments.sql"), {
             "run_id": run_id, "model_version": assignment.model.model_version, "assigned_at": assigned_at})
         # A new table has no statistics: the audit's and publish's joins are planned on these.

@@ -25,6 +25,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from tasks.database import concurrently
 from tasks.errors import ConfigurationError, ValidationFailedError
 from tasks.extract import SourceMapping
 from tasks.recipes import Recipe
@@ -252,7 +253,7 @@ def raise_on_contract_failures(outcomes: list[ExpectationOutcome], where: str) -
     failed = [outcome for outcome in outcomes if not outcome.success]
     if failed:
         raise ValidationFailedError(
-            f"{where} breaks the data contract; nothing was written. "
+            f"{where} breaks the data contract; nothing was published. "
             + "; ".join(outcome.describe() for outcome in failed))
 
 
@@ -263,9 +264,21 @@ def row_parameters(config: ValidationConfig, as_of: date) -> dict[str, Any]:
 
 def validate_rows(engine: Engine, *, run_id: int, recipe: Recipe, config: ValidationConfig, as_of: date,
                   docs_dir: Path | None) -> ValidationReport:
-    """Row-level suite on the extract, then quarantine the failing customers the recipe does not keep."""
-    outcomes = run_suite(engine, suite_name="source_rows", schema="segmentation_work", table="customers_extract",
-                         parameters=row_parameters(config, as_of), docs_dir=docs_dir)
+    """Row-level suite on the extract, and the quarantine of the failing customers the recipe does not keep.
+
+    The two run at once: both only read the extract (the suite reports, the set-based pass quarantines).
+    """
+    def quarantine() -> tuple[int, int, int]:
+        with engine.begin() as connection:
+            duplicates = quarantine_rows(connection, run_id=run_id, recipe=recipe, config=config, as_of=as_of)
+            quarantined = connection.scalar(sa.text(
+                "SELECT count(*) FROM segmentation.quarantined_customers WHERE run_id = :run_id"), {"run_id": run_id})
+            extracted = connection.scalar(sa.text("SELECT count(*) FROM segmentation_work.customers_extract"))
+        return int(duplicates), int(quarantined), int(extracted)
+
+    (duplicates, quarantined, extracted), outcomes = concurrently(quarantine, lambda: run_suite(
+        engine, suite_name="source_rows", schema="segmentation_work", table="customers_extract",
+        parameters=row_parameters(config, as_of), docs_dir=docs_dir))
     checks = quarantining_checks(recipe)
     for outcome in outcomes:
         if outcome.success:
@@ -275,12 +288,7 @@ def validate_rows(engine: Engine, *, run_id: int, recipe: Recipe, config: Valida
                 "imputed" if outcome.reason == "missing_income" else "kept")
         else:
             outcome.action = "quarantined"
-    with engine.begin() as connection:
-        duplicates = quarantine_rows(connection, run_id=run_id, recipe=recipe, config=config, as_of=as_of)
-        quarantined = connection.scalar(sa.text(
-            "SELECT count(*) FROM segmentation.quarantined_customers WHERE run_id = :run_id"), {"run_id": run_id})
-        extracted = connection.scalar(sa.text("SELECT count(*) FROM segmentation_work.customers_extract"))
-    report = ValidationReport(outcomes, int(quarantined), int(duplicates), int(extracted))
+    report = ValidationReport(outcomes, quarantined, duplicates, extracted)
     share = report.quarantined / max(report.extracted, 1)
     if share > config.max_quarantine_share:
         reasons = _quarantine_reason_counts(engine, run_id)
