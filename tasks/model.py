@@ -198,34 +198,43 @@ def silhouettes(points: np.ndarray, labellings: list[np.ndarray], sample: int, s
     if sample < len(points):
         chosen = check_random_state(seed).permutation(len(points))[:sample]
         points, labellings = points[chosen], [labels[chosen] for labels in labellings]
-    encoded: list[tuple[np.ndarray, np.ndarray, np.ndarray] | None] = []
+    encoded: list[tuple[np.ndarray, np.ndarray, slice] | None] = []
+    memberships, column = [], 0
     for labels in labellings:
         _, codes, sizes = np.unique(labels, return_inverse=True, return_counts=True)
+        if not 2 <= len(sizes) < len(labels):
+            encoded.append(None)
+            continue
         codes = codes.ravel()
-        # The membership matrix: distances @ membership sums each point's distances per cluster.
-        encoded.append((codes, sizes, np.eye(len(sizes))[codes]) if 2 <= len(sizes) < len(labels) else None)
+        # Membership matrices side by side: one product with the distances sums each point's distances per
+        # cluster of every labelling.
+        memberships.append(np.eye(len(sizes))[codes])
+        encoded.append((codes, sizes, slice(column, column + len(sizes))))
+        column += len(sizes)
+    if not memberships:
+        return [None] * len(labellings)
+    membership = np.hstack(memberships)
     scores = [np.zeros(len(points)) for _ in labellings]
     start = 0
     # scikit-learn's own chunking (zero diagonal included), in chunks of `working_memory` MB: smaller
     # chunks than its 1 GB default cost no measurable time and keep the run's peak memory down.
     with sklearn.config_context(working_memory=SILHOUETTE_WORKING_MEMORY_MB):
         for distances in pairwise_distances_chunked(points):
-            rows = np.arange(len(distances))
+            rows, stop = np.arange(len(distances)), start + len(distances)
+            per_cluster_all = distances @ membership
             for labelling, clusters in enumerate(encoded):
                 if clusters is None:
                     continue
-                codes, sizes, membership = clusters
-                own = codes[start:start + len(distances)]
-                per_cluster = distances @ membership
+                codes, sizes, columns = clusters
+                own, per_cluster = codes[start:stop], per_cluster_all[:, columns]
                 intra = per_cluster[rows, own]
                 per_cluster[rows, own] = np.inf
                 inter = (per_cluster / sizes).min(axis=1)
                 with np.errstate(divide="ignore", invalid="ignore"):
                     intra = intra / (sizes[own] - 1)
                     # A point alone in its cluster scores 0 (0/0 here, as in scikit-learn).
-                    scores[labelling][start:start + len(distances)] = np.nan_to_num(
-                        (inter - intra) / np.maximum(intra, inter))
-            start += len(distances)
+                    scores[labelling][start:stop] = np.nan_to_num((inter - intra) / np.maximum(intra, inter))
+            start = stop
     return [None if clusters is None else float(score.mean()) for score, clusters in zip(scores, encoded, strict=True)]
 
 
