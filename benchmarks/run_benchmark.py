@@ -211,15 +211,11 @@ def run_pipeline(engine, settings, meter: Meter, mode: str) -> int:
         modelled = meter.size - report.quarantined
         with meter.stage("build-features", rows=modelled), engine.begin() as connection:
             compute_features(connection, recipe, as_of=as_of, snapshot_date=extracted.snapshot_date, run_id=run_id)
-
-        def read_model_columns():
-            with engine.connect() as connection:
-                return read_features(connection, model_columns(recipe), progress=throttled_progress("read features"))
-
         # As in the flow: the features are read while GX checks them.
         with meter.stage("read-features", rows=modelled):
             outcomes, features = concurrently(
-                meter.alongside("features-suite", lambda: validate_features(engine, docs_dir)), read_model_columns)
+                meter.alongside("features-suite", lambda: validate_features(engine, docs_dir)),
+                lambda: read_features(engine, model_columns(recipe), progress=throttled_progress("read features")))
             store_outcomes(engine, run_id, outcomes)
             raise_on_contract_failures(outcomes, "the computed features")
         update_run(engine, run_id, rows_modelled=len(features))

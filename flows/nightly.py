@@ -140,14 +140,11 @@ def build_features(engine: Engine, settings: Settings, run_id: int, recipe: Reci
     with engine.begin() as connection:
         compute_features(connection, recipe, as_of=as_of, snapshot_date=snapshot_date, run_id=run_id)
 
-    def read_model_columns():  # -> pd.DataFrame
-        with engine.connect() as connection:
-            return read_features(connection, model_columns(recipe), progress=rows_progress("read features"))
-
     # Read while GX checks them (both only read the table); they reach the model only once the suite has
     # passed, proving them finite and in range.
-    outcomes, features = concurrently(lambda: validate_features(engine, settings.state_dir / "data_docs"),
-                                      read_model_columns)
+    outcomes, features = concurrently(
+        lambda: validate_features(engine, settings.state_dir / "data_docs"),
+        lambda: read_features(engine, model_columns(recipe), progress=rows_progress("read features")))
     store_outcomes(engine, run_id, outcomes)
     raise_on_contract_failures(outcomes, "the computed features")
     return features

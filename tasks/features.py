@@ -7,9 +7,10 @@ from datetime import date
 
 import pandas as pd
 import sqlalchemy as sa
+from sqlalchemy.engine import Engine
 
 from tasks.recipes import FEATURE_CATALOG, Recipe
-from tasks.sql import copy_out_arrays, quote_identifier, read_sql
+from tasks.sql import quote_identifier, read_arrays, read_sql
 
 FEATURE_COLUMNS = list(FEATURE_CATALOG)
 FEATURES_TABLE = "segmentation_work.customer_features"
@@ -51,19 +52,19 @@ def model_columns(recipe: Recipe) -> list[str]:
     return [column for column in FEATURE_COLUMNS if column in recipe.feature_names or column in SUMMARY_COLUMNS]
 
 
-def read_features(connection: sa.Connection, columns: list[str] | None = None,
+def read_features(engine: Engine, columns: list[str] | None = None,
                   progress: Callable[[int, float], None] | None = None) -> pd.DataFrame:
-    """The run's features, ordered by customer id (the same data always gives the same result).
+    """The run's (committed) features, ordered by customer id (the same data always gives the same result).
 
-    Binary COPY into float64 arrays: no text parsing, and memory is the arrays themselves. `columns`
-    (default: all) limits what is read; missing income arrives as NaN.
+    Read through ADBC into float64 arrays (tasks.sql.read_arrays): memory is the arrays themselves.
+    `columns` (default: all) limits what is read; missing income arrives as NaN.
     """
     wanted = [column for column in FEATURE_COLUMNS if columns is None or column in columns]
-    rows = int(connection.scalar(sa.text("SELECT count(*) FROM segmentation_work.customer_features")))
-    selected = ", ".join(["customer_id"] + [f"coalesce({quote_identifier(column)}, 'NaN')" for column in wanted]
-                         + (["coalesce(response, 0::smallint)"] if columns is None else []))
+    selected = ", ".join(["customer_id"] + [f"coalesce({quote_identifier(column)}, 'NaN') AS {quote_identifier(column)}"
+                                            for column in wanted]
+                         + (["coalesce(response, 0::smallint) AS response"] if columns is None else []))
     kinds = {"customer_id": "i8", **{column: "f8" for column in wanted},
              **({"response": "i2"} if columns is None else {})}
-    arrays = copy_out_arrays(connection, f"SELECT {selected} FROM segmentation_work.customer_features "
-                                         "ORDER BY customer_id", kinds, rows, progress=progress)
+    arrays = read_arrays(engine, f"SELECT {selected} FROM {FEATURES_TABLE} ORDER BY customer_id",
+                         f"SELECT count(*) FROM {FEATURES_TABLE}", kinds, progress=progress)
     return pd.DataFrame(arrays, copy=False)

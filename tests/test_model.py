@@ -28,7 +28,7 @@ def sample_features(engine, path) -> pd.DataFrame:
     with engine.begin() as connection:
         extract_customers(connection, SourceMapping(), today=AS_OF)
         compute_features(connection, load_recipe("reference-rfmlc"), as_of=AS_OF, snapshot_date=AS_OF, run_id=run_id)
-        return read_features(connection)
+    return read_features(engine)
 
 
 @pytest.fixture

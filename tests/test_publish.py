@@ -47,8 +47,8 @@ def run_pipeline(engine: Engine, recipe: Recipe = FOUR_SEGMENTS, mode: str = "au
         with engine.begin() as connection:
             compute_features(connection, recipe, as_of=extracted.snapshot_date,
                              snapshot_date=extracted.snapshot_date, run_id=run_id)
+        features = read_features(engine)
         with engine.connect() as connection:
-            features = read_features(connection)
             active = registry.read_active_model(connection)
             next_id = registry.next_segment_id(connection)
         current = "train-or-reassign"
@@ -151,7 +151,7 @@ def test_history_adds_rows_only_when_a_segment_or_tier_changes(loaded):
     profiles_before = rows(loaded, "SELECT * FROM segmentation.segment_profiles ORDER BY run_id, segment_id")
     with loaded.connect() as connection:
         model = registry.read_active_model(connection)
-    features = read_features_now(loaded)
+    features = read_features(loaded)
     assignment = reassign(features, model)
     with pytest.raises(AuditFailedError, match="nothing is staged"):
         publish(loaded, run_id=second, assignment=assignment)
@@ -192,11 +192,6 @@ def test_history_adds_rows_only_when_a_segment_or_tier_changes(loaded):
         (fourth,)]
     assert scalar(loaded, "SELECT count(*) FROM segmentation.campaign_audience WHERE customer_id = :c", c=twin) == 0
     assert scalar(loaded, "SELECT count(*) FROM segmentation.segment_history WHERE valid_to IS NULL") == customers - 1
-
-
-def read_features_now(engine: Engine):
-    with engine.connect() as connection:
-        return read_features(connection)
 
 
 # -- write-audit-publish, seen from a second connection ------------------------------------------------------
@@ -341,9 +336,9 @@ WITH_UNCAPPED_INCOME = FOUR_SEGMENTS.model_copy(update={
                          ids=["default", "reference-rfmlc", "no-capping-imputed-income"])
 def test_scoring_in_the_database_agrees_with_python_on_every_customer(loaded, recipe):
     run_pipeline(loaded, recipe, mode="retrain")
+    features = read_features(loaded)
     with loaded.connect() as connection:
         model = registry.read_active_model(connection)
-        features = read_features(connection)
         in_database = rows(connection, "SELECT f.customer_id, a.segment_id, a.tier, a.distance_to_centroid "
                                        "FROM segmentation_work.customer_features f "
                                        "CROSS JOIN LATERAL segmentation.assign_segment(f.customer_id) a "

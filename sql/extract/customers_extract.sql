@@ -10,16 +10,26 @@ INSERT INTO segmentation_work.customers_extract (
     spend_wines, spend_fruits, spend_meat, spend_fish, spend_sweets, spend_gold,
     purchases_deals, purchases_web, purchases_catalog, purchases_store, web_visits_month,
     accepted_cmp1, accepted_cmp2, accepted_cmp3, accepted_cmp4, accepted_cmp5, response, complain)
-SELECT src.customer_id, src.birth_year,
-       coalesce(education_vocabulary.canonical, lower(btrim(src.education))), src.education,
-       coalesce(marital_vocabulary.canonical, lower(btrim(src.marital_status))), src.marital_status,
+WITH label_pairs AS MATERIALIZED (
+    -- The few distinct raw labels, so that trimming, lower-casing and the vocabulary run once per label
+    -- instead of once per customer (half the extract's time at a million customers).
+    SELECT DISTINCT src.education, src.marital_status FROM (SELECT {columns} FROM {source}) AS src
+),
+labels AS MATERIALIZED (
+    SELECT raws.field, raws.raw, coalesce(vocabulary.canonical, lower(btrim(raws.raw))) AS canonical
+    FROM (SELECT 'education' AS field, education AS raw FROM label_pairs
+          UNION SELECT 'marital_status', marital_status FROM label_pairs) AS raws
+    LEFT JOIN source.label_vocabulary AS vocabulary
+           ON vocabulary.field = raws.field AND vocabulary.label = lower(btrim(raws.raw))
+)
+SELECT src.customer_id, src.birth_year, education_label.canonical, src.education,
+       marital_label.canonical, src.marital_status,
        src.income, src.kids_home, src.teens_home, src.enrolled_on, src.recency_days,
        src.spend_wines, src.spend_fruits, src.spend_meat, src.spend_fish, src.spend_sweets, src.spend_gold,
        src.purchases_deals, src.purchases_web, src.purchases_catalog, src.purchases_store, src.web_visits_month,
        src.accepted_cmp1, src.accepted_cmp2, src.accepted_cmp3, src.accepted_cmp4, src.accepted_cmp5,
        src.response, src.complain
 FROM (SELECT {columns} FROM {source}) AS src
-LEFT JOIN source.label_vocabulary AS education_vocabulary
-       ON education_vocabulary.field = 'education' AND education_vocabulary.label = lower(btrim(src.education))
-LEFT JOIN source.label_vocabulary AS marital_vocabulary
-       ON marital_vocabulary.field = 'marital_status' AND marital_vocabulary.label = lower(btrim(src.marital_status));
+LEFT JOIN labels AS education_label ON education_label.field = 'education' AND education_label.raw = src.education
+LEFT JOIN labels AS marital_label
+       ON marital_label.field = 'marital_status' AND marital_label.raw = src.marital_status;
