@@ -3,7 +3,7 @@
 For each size: generate customers (tasks.generate), extract them, then time the three Great
 Expectations suites as the flow runs them (contract on the source, row-level on the extract with
 quarantine, features). The baseline, timed in the same process on the same data, is one SQL pass
-over the extract that evaluates the same row-level rules (sql/validation/quarantine_rows.sql alone):
+over the extract that evaluates the same row-level rules (tasks.validate.quarantine_rows alone):
 the ratio says what GX's per-expectation queries cost over the least the database must do.
 
     .venv/bin/python benchmarks/validation_benchmark.py --sizes 100000 1000000
@@ -72,8 +72,7 @@ def measure(engine, customers: int) -> dict:
                              parameters={"benchmark": "baseline"}, flow_run_id=None)
 
     def one_pass() -> None:
-        with engine.begin() as connection:
-            quarantine_rows(connection, run_id=baseline_run, recipe=recipe, config=config, as_of=as_of)
+        quarantine_rows(engine, run_id=baseline_run, recipe=recipe, config=config, as_of=as_of)
 
     baseline_s, _ = timed(one_pass)
     for benchmark_run in (run_id, baseline_run):

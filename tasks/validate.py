@@ -269,8 +269,8 @@ def validate_rows(engine: Engine, *, run_id: int, recipe: Recipe, config: Valida
     The two run at once: both only read the extract (the suite reports, the set-based pass quarantines).
     """
     def quarantine() -> tuple[int, int, int]:
-        with engine.begin() as connection:
-            duplicates = quarantine_rows(connection, run_id=run_id, recipe=recipe, config=config, as_of=as_of)
+        duplicates = quarantine_rows(engine, run_id=run_id, recipe=recipe, config=config, as_of=as_of)
+        with engine.connect() as connection:
             quarantined = connection.scalar(sa.text(
                 "SELECT count(*) FROM segmentation.quarantined_customers WHERE run_id = :run_id"), {"run_id": run_id})
             extracted = connection.scalar(sa.text("SELECT count(*) FROM segmentation_work.customers_extract"))
@@ -304,18 +304,33 @@ def quarantining_checks(recipe: Recipe) -> dict[str, bool]:
     return checks | {"missing_income": recipe.missing_values.get("income", "quarantine") == "quarantine"}
 
 
-def quarantine_rows(connection: sa.Connection, *, run_id: int, recipe: Recipe, config: ValidationConfig,
-                    as_of: date) -> int:
-    """The set-based quarantine pass over the extract (sql/validation/); returns how many customers repeat
-    an earlier customer's record."""
+def quarantine_rows(engine: Engine, *, run_id: int, recipe: Recipe, config: ValidationConfig, as_of: date) -> int:
+    """The set-based quarantine over the extract (sql/validation/); returns how many customers repeat an
+    earlier customer's record.
+
+    The row checks and the search for repeated records each scan the extract: they run at once on two
+    connections, then the repeated records the policy does not keep join the quarantine (after the
+    checks, so a customer found by both lists the checks' reasons first).
+    """
     checks = quarantining_checks(recipe)
-    connection.exec_driver_sql(read_sql("validation/repeated_records.sql"))
-    return int(connection.exec_driver_sql(read_sql("validation/quarantine_rows.sql"), {
-        "run_id": run_id, "as_of": as_of, "earliest_enrolment": config.earliest_enrolment,
-        "min_age": config.min_age, "max_age": config.max_age, "check_missing_income": checks["missing_income"],
-        "check_birth_year": checks["implausible_birth_year"], "check_category": checks["unknown_education"],
-        "check_negative": checks["negative_amount"], "check_enrolment": checks["enrolment_out_of_range"],
-        "duplicates": recipe.duplicates}).scalar_one())
+
+    def row_checks() -> None:
+        with engine.begin() as connection:
+            connection.exec_driver_sql(read_sql("validation/quarantine_rows.sql"), {
+                "run_id": run_id, "as_of": as_of, "earliest_enrolment": config.earliest_enrolment,
+                "min_age": config.min_age, "max_age": config.max_age,
+                "check_missing_income": checks["missing_income"], "check_birth_year": checks["implausible_birth_year"],
+                "check_category": checks["unknown_education"], "check_negative": checks["negative_amount"],
+                "check_enrolment": checks["enrolment_out_of_range"]})
+
+    with engine.begin() as connection:
+        def find_repeated_records() -> None:
+            connection.exec_driver_sql(read_sql("validation/repeated_records.sql"))
+            connection.exec_driver_sql(read_sql("validation/duplicate_groups.sql"))
+
+        concurrently(row_checks, find_repeated_records)
+        return int(connection.exec_driver_sql(read_sql("validation/quarantine_duplicates.sql"), {
+            "run_id": run_id, "duplicates": recipe.duplicates}).scalar_one())
 
 
 def _quarantine_reason_counts(engine: Engine, run_id: int) -> dict[str, int]:

@@ -1,28 +1,14 @@
 -- Row-level checks on the run's extract: customers that fail any enabled check go to quarantine with
 -- every reason that applies, and their raw record. Parameters:
 --   run_id, as_of, earliest_enrolment, min_age, max_age
---   check_* (boolean): which checks quarantine under the run's recipe; duplicates: keep | keep_first | quarantine
+--   check_* (boolean): which checks quarantine under the run's recipe
 -- The predicates mirror expectations/source_rows.json (GX reports, this one set-based pass quarantines, with
 -- every reason per customer); tests/test_validate.py breaks each expectation and checks both agree.
 -- Each predicate is evaluated once per customer (the booleans of `broken`); the reasons array is built
--- only for the customers that break an enabled check. Needs the temporary table repeated_records
--- (sql/validation/repeated_records.sql, same transaction). Returns one row: duplicates, the customers
--- whose record repeats an earlier customer's (whatever the policy: the report counts them).
-WITH duplicate_groups AS (
-    -- Rows that repeat another in every column but the id: the group's first id is the one kept.
-    SELECT customer_id,
-           min(customer_id) OVER w AS first_id,
-           count(*) OVER w AS group_size
-    FROM segmentation_work.customers_extract
-    WHERE customer_id IN (SELECT customer_id FROM repeated_records)  -- sql/validation/repeated_records.sql
-    WINDOW w AS (PARTITION BY birth_year, education_raw, marital_status_raw, income, kids_home, teens_home,
-                              enrolled_on, recency_days, spend_wines, spend_fruits, spend_meat, spend_fish,
-                              spend_sweets, spend_gold, purchases_deals, purchases_web, purchases_catalog,
-                              purchases_store, web_visits_month, accepted_cmp1, accepted_cmp2, accepted_cmp3,
-                              accepted_cmp4, accepted_cmp5, response, complain)
-),
-broken AS (
-    SELECT e.customer_id, e AS record, d.first_id, d.group_size,
+-- only for the customers that break an enabled check. Repeated records are found at the same time on
+-- another connection and quarantined afterwards (sql/validation/quarantine_duplicates.sql).
+WITH broken AS (
+    SELECT e.customer_id, e AS record,
            %(check_missing_income)s AND e.income IS NULL AS missing_income,
            %(check_birth_year)s AND (e.birth_year IS NULL
                OR e.birth_year < extract(year FROM %(as_of)s::date) - %(max_age)s
@@ -41,12 +27,8 @@ broken AS (
            greatest(e.accepted_cmp1, e.accepted_cmp2, e.accepted_cmp3, e.accepted_cmp4, e.accepted_cmp5,
                     e.response, e.complain) > 1
                OR least(e.accepted_cmp1, e.accepted_cmp2, e.accepted_cmp3, e.accepted_cmp4, e.accepted_cmp5,
-                        e.response, e.complain) < 0 AS flag_not_0_or_1,
-           CASE WHEN %(duplicates)s = 'keep_first' AND d.customer_id <> d.first_id THEN 'duplicate_of:'
-                WHEN %(duplicates)s = 'quarantine' AND d.group_size > 1 THEN 'duplicate_group_of:' END
-               AS duplicate_reason
+                        e.response, e.complain) < 0 AS flag_not_0_or_1
     FROM segmentation_work.customers_extract AS e
-    LEFT JOIN duplicate_groups AS d USING (customer_id)
 ),
 reasons AS (
     SELECT customer_id, record, array_remove(ARRAY[
@@ -56,19 +38,14 @@ reasons AS (
         CASE WHEN unknown_marital_status THEN 'unknown_marital_status' END,
         CASE WHEN negative_amount THEN 'negative_amount' END,
         CASE WHEN enrolment_out_of_range THEN 'enrolment_out_of_range' END,
-        CASE WHEN flag_not_0_or_1 THEN 'flag_not_0_or_1' END,
-        duplicate_reason || first_id
+        CASE WHEN flag_not_0_or_1 THEN 'flag_not_0_or_1' END
     ], NULL) AS reasons
     FROM broken
     -- IS TRUE: a check on a NULL value (e.g. a NULL flag) is not a failure of that check.
     WHERE (missing_income OR implausible_birth_year OR unknown_education OR unknown_marital_status
            OR negative_amount OR enrolment_out_of_range OR flag_not_0_or_1) IS TRUE
-       OR duplicate_reason IS NOT NULL
-),
-quarantined AS (
-    INSERT INTO segmentation.quarantined_customers (run_id, customer_id, reasons, record)
-    SELECT %(run_id)s, customer_id, reasons, to_jsonb(record)
-    FROM reasons
-    ON CONFLICT (run_id, customer_id) DO NOTHING
 )
-SELECT count(*) AS duplicates FROM duplicate_groups WHERE customer_id <> first_id;
+INSERT INTO segmentation.quarantined_customers (run_id, customer_id, reasons, record)
+SELECT %(run_id)s, customer_id, reasons, to_jsonb(record)
+FROM reasons
+ON CONFLICT (run_id, customer_id) DO NOTHING;

@@ -1,7 +1,7 @@
 -- Customers whose record may repeat another's (every column but the id): those sharing a 64-bit hash of
 -- six discriminating columns with someone else. A superset of the duplicates, found by sorting one
 -- bigint per customer instead of 26 columns, and hashing six columns instead of 26 (half the cost of this
--- pass at ten million customers). The exact comparison (sql/validation/quarantine_rows.sql) then only sees
+-- pass at ten million customers). The exact comparison (sql/validation/duplicate_groups.sql) then only sees
 -- these few. A table, analysed, rather than a CTE: the planner would guess a third of the extract and
 -- partition the whole extract to disk to join it.
 CREATE TEMPORARY TABLE repeated_records ON COMMIT DROP AS
