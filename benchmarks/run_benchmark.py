@@ -473,7 +473,7 @@ def main(argv: list[str] | None = None) -> int:
     measurements: list[Measurement] = []
     baseline_sizes = [size for size in sizes if not args.no_baseline and size <= args.baseline_max]
     note = ("Runs call the functions of tasks/ in the order flows/nightly.py uses, in this process, without "
-            "Prefect. Rows marked (alongside) are suites that run during the stage before them, on their own "
+            "Prefect. Rows marked (alongside) are suites that run during the stage listed after them, on their own "
             "connection: their seconds are inside that stage's, not added to the total; the validation share counts "
             "them in full. Floor = binary COPY out of segmentation_work.customer_features + binary COPY in of the "
             "published rows into a logged table with the same primary key. Baseline = pandas read_sql of "
