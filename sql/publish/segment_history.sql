@@ -26,10 +26,13 @@ SET valid_to = now(),
 FROM history_changes AS c
 WHERE c.close_current AND h.customer_id = c.customer_id AND h.valid_to IS NULL;
 
--- 3. Open a row for every staged customer who moved, is new, or is back.
+-- 3. Open a row for every staged customer who moved, is new, or is back. In customer order: the full join
+-- returns the unmatched staged rows in hash order, and ten million insertions at random places of the
+-- history's indexes took twice as long as in order (a first publish into an empty history).
 INSERT INTO segmentation.segment_history (customer_id, segment_id, segment_name, tier, valid_from, run_id)
 SELECT customer_id, segment_id, segment_name, tier, now(), run_id
 FROM history_changes
-WHERE open_new;
+WHERE open_new
+ORDER BY customer_id;
 
 DROP TABLE history_changes;
