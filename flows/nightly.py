@@ -35,6 +35,7 @@ from tasks.runs import finish_run, pipeline_lock, start_run, update_run
 from tasks.settings import SAMPLE_DATA, Settings, get_settings
 from tasks.train import Assignment, RetrainPolicy, decide_mode, reassign, train_model
 from tasks.validate import (
+    ExpectationOutcome,
     ValidationConfig,
     ValidationReport,
     raise_on_contract_failures,
@@ -110,7 +111,7 @@ def extract(engine: Engine, mapping: SourceMapping) -> ExtractResult:
 
 @pipeline_task("check-source-contract")
 def check_source_contract(engine: Engine, settings: Settings, mapping: SourceMapping, run_id: int,
-                          config: ValidationConfig) -> list:
+                          config: ValidationConfig) -> list[ExpectationOutcome]:
     docs_dir = settings.state_dir / "data_docs"
     contract = validate_source_contract(engine, mapping, config, docs_dir)
     link_artifact("data-docs", docs_dir / "index.html", "Great Expectations Data Docs")
@@ -121,7 +122,7 @@ def check_source_contract(engine: Engine, settings: Settings, mapping: SourceMap
 
 @pipeline_task("validate")
 def validate(engine: Engine, settings: Settings, run_id: int, recipe: Recipe, config: ValidationConfig,
-             as_of: date, contract: list) -> ValidationReport:
+             as_of: date, contract: list[ExpectationOutcome]) -> ValidationReport:
     docs_dir = settings.state_dir / "data_docs"
     report = validate_rows(engine, run_id=run_id, recipe=recipe, config=config, as_of=as_of, docs_dir=docs_dir)
     store_outcomes(engine, run_id, report.outcomes)

@@ -57,7 +57,7 @@ def copy_out_frame(connection: sa.Connection, query: str, params: dict | None = 
     return pd.read_csv(buffer)
 
 
-# -- binary COPY straight into / out of numpy arrays (no text parsing, memory bounded by the arrays) --------
+# -- numpy arrays in and out in bulk (binary COPY in, ADBC out: no text parsing, memory bounded by the arrays) -
 _BINARY_SIGNATURE = b"PGCOPY\n\xff\r\n\x00"
 _BINARY_TRAILER = b"\xff\xff"
 
