@@ -8,28 +8,35 @@
 SELECT
     e.customer_id,
     (e.recency_days + (%(as_of)s::date - %(snapshot_date)s::date))::double precision          AS recency_days,
-    totals.purchases::double precision                                                        AS frequency,
-    totals.spend::double precision                                                            AS monetary,
+    e.purchases::double precision                                                             AS frequency,
+    e.spend                                                                                   AS monetary,
     (%(tenure_reference_date)s::date - e.enrolled_on)::double precision                        AS tenure_days,
-    (e.accepted_cmp1 + e.accepted_cmp2 + e.accepted_cmp3 + e.accepted_cmp4 + e.accepted_cmp5 + e.response)::double precision
-                                                                                              AS campaign_acceptances,
+    e.campaign_acceptances::double precision                                                  AS campaign_acceptances,
     (%(age_reference_year)s::integer - e.birth_year)::double precision                         AS age,
     e.income::double precision                                                                AS income,
     (e.kids_home + e.teens_home)::double precision                                            AS children_home,
     e.web_visits_month::double precision                                                      AS web_visits_month,
     -- Zero visits: conversion is defined as 0, never a division by zero.
     CASE WHEN e.web_visits_month > 0
-         THEN totals.purchases::double precision / e.web_visits_month
+         THEN e.purchases::double precision / e.web_visits_month
          ELSE 0 END                                                                           AS conversion_rate,
-    CASE WHEN totals.purchases > 0
-         THEN totals.spend::double precision / totals.purchases
+    CASE WHEN e.purchases > 0
+         THEN e.spend / e.purchases
          ELSE 0 END                                                                           AS spend_per_purchase,
     e.response::smallint                                                                      AS response
-FROM segmentation_work.customers_extract AS e
--- Each total once per customer (spend is numeric: exact money, but slower arithmetic than integers).
-CROSS JOIN LATERAL (
-    SELECT e.purchases_deals + e.purchases_web + e.purchases_catalog + e.purchases_store AS purchases,
-           e.spend_wines + e.spend_fruits + e.spend_meat + e.spend_fish + e.spend_sweets + e.spend_gold AS spend
-) AS totals
-WHERE NOT EXISTS (SELECT 1 FROM segmentation.quarantined_customers AS q
-                  WHERE q.run_id = %(run_id)s AND q.customer_id = e.customer_id)
+FROM (
+    -- Each total once per customer. Spend is numeric (exact money) until here: its sum and the cast to
+    -- double (which goes through text) are the costliest arithmetic of the query. OFFSET 0 keeps this
+    -- subquery from being merged into the outer one, which would compute spend once per use.
+    SELECT x.customer_id, x.recency_days, x.enrolled_on, x.birth_year, x.income, x.kids_home, x.teens_home,
+           x.web_visits_month, x.response,
+           x.purchases_deals + x.purchases_web + x.purchases_catalog + x.purchases_store AS purchases,
+           (x.spend_wines + x.spend_fruits + x.spend_meat + x.spend_fish + x.spend_sweets + x.spend_gold)::double precision
+               AS spend,
+           x.accepted_cmp1 + x.accepted_cmp2 + x.accepted_cmp3 + x.accepted_cmp4 + x.accepted_cmp5 + x.response
+               AS campaign_acceptances
+    FROM segmentation_work.customers_extract AS x
+    WHERE NOT EXISTS (SELECT 1 FROM segmentation.quarantined_customers AS q
+                      WHERE q.run_id = %(run_id)s AND q.customer_id = x.customer_id)
+    OFFSET 0
+) AS e

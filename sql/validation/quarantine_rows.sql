@@ -10,9 +10,10 @@
 WITH broken AS (
     SELECT e.customer_id, e AS record,
            %(check_missing_income)s AND e.income IS NULL AS missing_income,
+           -- Integer bounds: extract() returns numeric, which would compare every birth year as numeric.
            %(check_birth_year)s AND (e.birth_year IS NULL
-               OR e.birth_year < extract(year FROM %(as_of)s::date) - %(max_age)s
-               OR e.birth_year > extract(year FROM %(as_of)s::date) - %(min_age)s) AS implausible_birth_year,
+               OR e.birth_year < extract(year FROM %(as_of)s::date)::integer - %(max_age)s
+               OR e.birth_year > extract(year FROM %(as_of)s::date)::integer - %(min_age)s) AS implausible_birth_year,
            %(check_category)s AND (e.education IS NULL
                OR e.education NOT IN ('basic', 'diploma', 'bachelor', 'master', 'doctorate')) AS unknown_education,
            %(check_category)s AND (e.marital_status IS NULL
