@@ -195,8 +195,7 @@ def run_pipeline(engine, settings, meter: Meter, mode: str) -> int:
             raise_on_contract_failures(contract, "the source table")
 
         def extract():
-            with engine.begin() as connection:
-                return extract_customers(connection, mapping, today=date.today())
+            return extract_customers(engine, mapping, today=date.today())
 
         # As in the flow: GX checks the source table's contract while the extract copies it.
         with meter.stage("extract"):
@@ -209,8 +208,8 @@ def run_pipeline(engine, settings, meter: Meter, mode: str) -> int:
             store_outcomes(engine, run_id, report.outcomes)
         update_run(engine, run_id, rows_quarantined=report.quarantined)
         modelled = meter.size - report.quarantined
-        with meter.stage("build-features", rows=modelled), engine.begin() as connection:
-            compute_features(connection, recipe, as_of=as_of, snapshot_date=extracted.snapshot_date, run_id=run_id)
+        with meter.stage("build-features", rows=modelled):
+            compute_features(engine, recipe, as_of=as_of, snapshot_date=extracted.snapshot_date, run_id=run_id)
         # As in the flow: the features are read while GX checks them.
         with meter.stage("read-features", rows=modelled):
             outcomes, features = concurrently(

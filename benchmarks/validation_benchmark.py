@@ -53,8 +53,7 @@ def timed(action) -> tuple[float, object]:
 
 def measure(engine, customers: int) -> dict:
     generate_customers(engine, customers)
-    with engine.begin() as connection:
-        extract = extract_customers(connection, SourceMapping(), today=date.today())
+    extract = extract_customers(engine, SourceMapping(), today=date.today())
     as_of = extract.snapshot_date
     recipe = load_recipe("default")
     config = ValidationConfig(max_quarantine_share=1.0, max_row_count_drop=1.0)
@@ -64,8 +63,7 @@ def measure(engine, customers: int) -> dict:
     contract_s, _ = timed(lambda: validate_source_contract(engine, SourceMapping(), config, docs_dir=None))
     rows_s, _ = timed(lambda: validate_rows(engine, run_id=run_id, recipe=recipe, config=config, as_of=as_of,
                                             docs_dir=None))
-    with engine.begin() as connection:
-        compute_features(connection, recipe, as_of=as_of, snapshot_date=extract.snapshot_date, run_id=run_id)
+    compute_features(engine, recipe, as_of=as_of, snapshot_date=extract.snapshot_date, run_id=run_id)
     features_s, _ = timed(lambda: validate_features(engine, docs_dir=None))
 
     baseline_run = start_run(engine, mode_requested="auto", recipe_name=recipe.name,

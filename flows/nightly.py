@@ -103,8 +103,7 @@ def prepare_database(engine: Engine, settings: Settings, mapping: SourceMapping)
 
 @pipeline_task("extract")
 def extract(engine: Engine, mapping: SourceMapping) -> ExtractResult:
-    with engine.begin() as connection:
-        result = extract_customers(connection, mapping, today=date.today())
+    result = extract_customers(engine, mapping, today=date.today())
     get_run_logger().info("extracted %s customers from %s", result.rows, result.source_table)
     return result
 
@@ -138,8 +137,7 @@ def validate(engine: Engine, settings: Settings, run_id: int, recipe: Recipe, co
 @pipeline_task("build-features")
 def build_features(engine: Engine, settings: Settings, run_id: int, recipe: Recipe, as_of: date,
                    snapshot_date: date):  # -> pd.DataFrame
-    with engine.begin() as connection:
-        compute_features(connection, recipe, as_of=as_of, snapshot_date=snapshot_date, run_id=run_id)
+    compute_features(engine, recipe, as_of=as_of, snapshot_date=snapshot_date, run_id=run_id)
 
     # Read while GX checks them (both only read the table); they reach the model only once the suite has
     # passed, proving them finite and in range.

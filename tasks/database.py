@@ -16,7 +16,7 @@ import platform
 import socket
 import subprocess
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -31,6 +31,7 @@ from tasks.settings import Settings
 
 First = TypeVar("First")
 Second = TypeVar("Second")
+Result = TypeVar("Result")
 
 log = logging.getLogger(__name__)
 
@@ -304,18 +305,32 @@ def is_embedded(settings: Settings) -> bool:
     return not settings.database_url
 
 
-def concurrently(first: Callable[[], First], second: Callable[[], Second]) -> tuple[First, Second]:
-    """Run two independent database jobs at once, each on its own connection, and return both results.
+# How many parts a bulk statement is split into, each on its own connection: PostgreSQL runs an INSERT ...
+# SELECT in one process however many cores the machine has (parallel query is for reads only).
+PARALLEL_PARTS = max(1, min(os.cpu_count() or 1, 4))
 
-    Most stages keep one server process busy while this one waits: two that neither read what the other
-    writes can share the machine's second core. If either raises, both have finished before the error
-    propagates (the first's error wins).
+
+def in_parallel(jobs: Sequence[Callable[[], Result]]) -> list[Result]:
+    """Run independent database jobs at once, each on its own connection, and return their results in order.
+
+    Most statements keep one server process busy while this one waits: jobs that neither read what the
+    other writes can share the machine's other cores. If any raises, all have finished before the error
+    propagates (the earliest job's error wins).
     """
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="concurrently") as pool:
-        in_background = pool.submit(first)
+    if len(jobs) == 1:
+        return [jobs[0]()]
+    with ThreadPoolExecutor(max_workers=len(jobs) - 1, thread_name_prefix="in-parallel") as pool:
+        in_background = [pool.submit(job) for job in jobs[:-1]]
         try:
-            second_result = second()
+            last = jobs[-1]()
         except BaseException:
-            in_background.result()  # a failure there is the first cause; otherwise re-raise the second's
+            for future in in_background:
+                future.result()  # a failure there is the earlier cause; otherwise re-raise the last's
             raise
-        return in_background.result(), second_result
+        return [future.result() for future in in_background] + [last]
+
+
+def concurrently(first: Callable[[], First], second: Callable[[], Second]) -> tuple[First, Second]:
+    """Two independent database jobs at once (in_parallel), with both results typed."""
+    first_result, second_result = in_parallel([first, second])  # type: ignore[list-item]
+    return first_result, second_result  # type: ignore[return-value]

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import date
+from functools import partial
 
 import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from tasks.database import PARALLEL_PARTS, in_parallel
+from tasks.extract import EXTRACT_TABLE
 from tasks.recipes import FEATURE_CATALOG, Recipe
-from tasks.sql import quote_identifier, read_arrays, read_sql
+from tasks.sql import page_ranges, quote_identifier, read_arrays, read_sql
 
 FEATURE_COLUMNS = list(FEATURE_CATALOG)
 FEATURES_TABLE = "segmentation_work.customer_features"
@@ -26,21 +29,31 @@ def feature_parameters(recipe: Recipe, as_of: date, snapshot_date: date, run_id:
     }
 
 
-def compute_features(connection: sa.Connection, recipe: Recipe, *, as_of: date, snapshot_date: date,
-                     run_id: int) -> int:
+def compute_features(engine: Engine, recipe: Recipe, *, as_of: date, snapshot_date: date, run_id: int,
+                     parts: int = PARALLEL_PARTS) -> int:
     """Fill segmentation_work.customer_features for the extract's customers validation did not quarantine.
 
-    The primary key is dropped for the load and built once afterwards: one sorted build instead of an
-    index insertion per customer (and a repeated customer still fails the statement).
+    The extract is split into `parts` ranges of pages, each computed by its own connection at once (one
+    INSERT ... SELECT keeps one core busy). The primary key is dropped for the load and built once
+    afterwards: one sorted build instead of an index insertion per customer (and a repeated customer
+    still fails it). Only committed extracts are seen.
     """
-    connection.exec_driver_sql("TRUNCATE segmentation_work.customer_features")
-    connection.exec_driver_sql(f"ALTER TABLE {FEATURES_TABLE} DROP CONSTRAINT IF EXISTS customer_features_pkey")
-    result = connection.exec_driver_sql(
-        f"INSERT INTO {FEATURES_TABLE} " + read_sql("features/customer_features.sql"),
-        feature_parameters(recipe, as_of, snapshot_date, run_id))
-    connection.exec_driver_sql(
-        f"ALTER TABLE {FEATURES_TABLE} ADD CONSTRAINT customer_features_pkey PRIMARY KEY (customer_id)")
-    return result.rowcount
+    with engine.begin() as connection:
+        connection.exec_driver_sql(f"TRUNCATE {FEATURES_TABLE}")
+        connection.exec_driver_sql(f"ALTER TABLE {FEATURES_TABLE} DROP CONSTRAINT IF EXISTS customer_features_pkey")
+        ranges = page_ranges(connection, EXTRACT_TABLE, parts)
+    statement = f"INSERT INTO {FEATURES_TABLE} " + read_sql("features/customer_features.sql")
+    parameters = feature_parameters(recipe, as_of, snapshot_date, run_id)
+
+    def insert(rows: dict[str, str]) -> int:
+        with engine.begin() as connection:
+            return connection.exec_driver_sql(statement, {**parameters, **rows}).rowcount
+
+    inserted = sum(in_parallel([partial(insert, rows) for rows in ranges]))
+    with engine.begin() as connection:
+        connection.exec_driver_sql(
+            f"ALTER TABLE {FEATURES_TABLE} ADD CONSTRAINT customer_features_pkey PRIMARY KEY (customer_id)")
+    return inserted
 
 
 # Columns the model stage reads besides the recipe's features: cluster_summary and the segment names.

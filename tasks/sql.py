@@ -57,6 +57,21 @@ def copy_out_frame(connection: sa.Connection, query: str, params: dict | None = 
     return pd.read_csv(buffer)
 
 
+# Block numbers are 32-bit: (LAST_BLOCK, 0) lies above every row of any table.
+LAST_BLOCK = 2**32 - 1
+
+
+def page_ranges(connection: sa.Connection, table: str, parts: int) -> list[dict[str, str]]:
+    """Split a table's pages into `parts` contiguous ranges, as the TID bounds first_row (inclusive) and
+    end_row (exclusive) of statements that each read one range: `ctid >= %(first_row)s::tid AND ctid <
+    %(end_row)s::tid` is a TID range scan, which reads only those pages. `table` is a trusted name."""
+    pages = int(connection.scalar(sa.text(
+        "SELECT pg_relation_size(CAST(:table AS regclass)) / current_setting('block_size')::bigint"),
+        {"table": table}))
+    bounds = [pages * part // parts for part in range(parts)] + [LAST_BLOCK]
+    return [{"first_row": f"({bounds[part]},0)", "end_row": f"({bounds[part + 1]},0)"} for part in range(parts)]
+
+
 # -- numpy arrays in and out in bulk (binary COPY in, ADBC out: no text parsing, memory bounded by the arrays) -
 _BINARY_SIGNATURE = b"PGCOPY\n\xff\r\n\x00"
 _BINARY_TRAILER = b"\xff\xff"

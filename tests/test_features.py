@@ -39,8 +39,7 @@ def crafted(clean_db):
 
 
 def features_for(engine, run_id, recipe_name="default", as_of=date(2014, 6, 30), snapshot=date(2014, 6, 30)):
-    with engine.begin() as connection:
-        compute_features(connection, load_recipe(recipe_name), as_of=as_of, snapshot_date=snapshot, run_id=run_id)
+    compute_features(engine, load_recipe(recipe_name), as_of=as_of, snapshot_date=snapshot, run_id=run_id)
     return read_features(engine).set_index("customer_id")
 
 

@@ -25,9 +25,8 @@ AS_OF = date(2014, 6, 30)
 def sample_features(engine, path) -> pd.DataFrame:
     load_customers_file(engine, path)
     run_id = start_run(engine, mode_requested="auto", recipe_name="reference-rfmlc", parameters={}, flow_run_id=None)
-    with engine.begin() as connection:
-        extract_customers(connection, SourceMapping(), today=AS_OF)
-        compute_features(connection, load_recipe("reference-rfmlc"), as_of=AS_OF, snapshot_date=AS_OF, run_id=run_id)
+    extract_customers(engine, SourceMapping(), today=AS_OF)
+    compute_features(engine, load_recipe("reference-rfmlc"), as_of=AS_OF, snapshot_date=AS_OF, run_id=run_id)
     return read_features(engine)
 
 

@@ -41,12 +41,10 @@ def run_pipeline(engine: Engine, recipe: Recipe = FOUR_SEGMENTS, mode: str = "au
     run_id = start_run(engine, mode_requested=mode, recipe_name=recipe.name, parameters={}, flow_run_id=None)
     current = "extract"
     try:
-        with engine.begin() as connection:
-            extracted = extract_customers(connection, SourceMapping(), today=date.today())
+        extracted = extract_customers(engine, SourceMapping(), today=date.today())
         current = "build-features"
-        with engine.begin() as connection:
-            compute_features(connection, recipe, as_of=extracted.snapshot_date,
-                             snapshot_date=extracted.snapshot_date, run_id=run_id)
+        compute_features(engine, recipe, as_of=extracted.snapshot_date, snapshot_date=extracted.snapshot_date,
+                         run_id=run_id)
         features = read_features(engine)
         with engine.connect() as connection:
             active = registry.read_active_model(connection)

@@ -47,8 +47,7 @@ def violation(spec: dict) -> object:
 @pytest.fixture
 def sample_extract(clean_db, sample_path):
     load_customers_file(clean_db, sample_path)
-    with clean_db.begin() as connection:
-        extract_customers(connection, SourceMapping(), today=AS_OF)
+    extract_customers(clean_db, SourceMapping(), today=AS_OF)
     run_id = start_run(clean_db, mode_requested="auto", recipe_name="default", parameters={}, flow_run_id=None)
     return clean_db, run_id
 

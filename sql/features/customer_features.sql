@@ -4,6 +4,8 @@
 --   tenure_reference_date        tenure counts days from enrolment to this date (default as_of)
 --   age_reference_year           age = this year - birth year (default: the year of as_of)
 --   run_id                       customers quarantined by this run are left out
+--   first_row, end_row           the extract's rows this statement computes: a range of row addresses
+--                                (tasks/sql.py page_ranges), so that several connections share the work
 -- Rows come in the extract's order; readers that need customer id order ask for it (primary key).
 SELECT
     e.customer_id,
@@ -38,5 +40,6 @@ FROM (
     FROM segmentation_work.customers_extract AS x
     WHERE NOT EXISTS (SELECT 1 FROM segmentation.quarantined_customers AS q
                       WHERE q.run_id = %(run_id)s AND q.customer_id = x.customer_id)
+      AND x.ctid >= %(first_row)s::tid AND x.ctid < %(end_row)s::tid
     OFFSET 0
 ) AS e
