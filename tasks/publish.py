@@ -11,12 +11,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from functools import partial
 
 import numpy as np
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from tasks import registry
+from tasks.database import PARALLEL_PARTS, in_parallel
 from tasks.errors import AuditFailedError
 from tasks.segments import SPEND_WINDOW_YEARS
 from tasks.sql import copy_in_arrays, read_sql
@@ -33,37 +35,101 @@ class AuditCheck:
 
 
 def stage(engine: Engine, customer_ids: np.ndarray, assignment: Assignment, run_id: int,
-          assigned_at: datetime) -> int:
+          assigned_at: datetime, parts: int = PARALLEL_PARTS) -> int:
     """A new staging table with this run's assignments; returns the rows staged.
 
     The model stage knows, per customer, only a cluster index and a distance; the published features
     are in segmentation_work.customer_features and the names in segmentation.model_segments. So only
     three numeric columns cross the wire (binary COPY into a temporary table) and the staged rows are
-    assembled set-based in the database (sql/publish/stage_assignments.sql).
+    assembled set-based in the database (sql/publish/stage_assignments.sql). The customers are split into
+    `parts` ranges of ids, each staged at once by its own connection into its own partition (one INSERT
+    keeps one core busy; a table created and filled in one transaction skips the WAL).
     """
+    order = np.argsort(customer_ids, kind="stable") if np.any(np.diff(customer_ids) <= 0) else slice(None)
+    ids = np.asarray(customer_ids, dtype="int64")[order]
+    labels = np.asarray(assignment.labels, dtype="int32")[order]
+    distances = np.asarray(assignment.distances, dtype="float64")[order]
     with engine.begin() as connection:
         connection.exec_driver_sql(read_sql("publish/staging_table.sql"))
-        connection.exec_driver_sql(
-            "CREATE TEMPORARY TABLE run_assignments (customer_id bigint, cluster_index integer, "
-            "distance_to_centroid double precision) ON COMMIT DROP")
-        copy_in_arrays(connection, "run_assignments", {
-            "customer_id": np.asarray(customer_ids, dtype="int64"),
-            "cluster_index": np.asarray(assignment.labels, dtype="int32"),
-            "distance_to_centroid": np.asarray(assignment.distances, dtype="float64")})
-        # Statistics for the join's plan: without them (a handful of rows autovacuum never analyses) the
-        # segments' join looks selective and the features are joined by ten million index lookups.
-        connection.exec_driver_sql("ANALYZE run_assignments, segmentation.model_segments")
-        result = connection.exec_driver_sql(read_sql("publish/stage_assignments.sql"), {
-            "run_id": run_id, "model_version": assignment.model.model_version, "assigned_at": assigned_at})
-        # A new table has no statistics: the audit's and publish's joins are planned on these.
-        connection.exec_driver_sql(f"ANALYZE {STAGING_TABLE}")
-        return result.rowcount
+        # Statistics for the join's plan (a handful of rows autovacuum never analyses): without them the
+        # segments' join looks selective and the features are joined by millions of index lookups. Here,
+        # once: two connections analysing one table wait for each other.
+        connection.exec_driver_sql("ANALYZE segmentation.model_segments")
+    # Equal ids (which the audit then rejects) stay in one range: a range starts at an id's first row.
+    starts = sorted({0} | {int(np.searchsorted(ids, ids[len(ids) * part // parts]))
+                           for part in range(1, min(parts, len(ids)))})
+    ranges = [StagingRange(part, ids, start, stop) for part, (start, stop) in enumerate(zip(starts, starts[1:] + [len(ids)]))]
+    parameters = {"run_id": run_id, "model_version": assignment.model.model_version, "assigned_at": assigned_at}
+
+    def stage_range(staged: StagingRange) -> int:
+        with engine.begin() as connection:
+            connection.exec_driver_sql(read_sql("publish/staging_partition.sql").format(
+                partition=staged.table, range_check=staged.check()))
+            connection.exec_driver_sql(
+                "CREATE TEMPORARY TABLE run_assignments (customer_id bigint, cluster_index integer, "
+                "distance_to_centroid double precision) ON COMMIT DROP")
+            part = slice(staged.start, staged.stop)
+            copy_in_arrays(connection, "run_assignments", {
+                "customer_id": ids[part], "cluster_index": labels[part], "distance_to_centroid": distances[part]})
+            connection.exec_driver_sql("ANALYZE run_assignments")
+            inserted = connection.exec_driver_sql(
+                read_sql("publish/stage_assignments.sql").format(partition=staged.table),
+                {**parameters, "first_id": staged.first_id, "last_id": staged.last_id}).rowcount
+            # A new table has no statistics: the audit's and publish's plans use these. (Analysing the
+            # partitioned parent instead would sample every partition twice, in one process.)
+            connection.exec_driver_sql(f"ANALYZE {staged.table}")
+            return inserted
+
+    staged_rows = sum(in_parallel([partial(stage_range, staged) for staged in ranges]))
+    with engine.begin() as connection:
+        for staged in ranges:
+            connection.exec_driver_sql(f"ALTER TABLE {STAGING_TABLE} ATTACH PARTITION {staged.table} {staged.bound()}")
+    return staged_rows
+
+
+@dataclass(frozen=True)
+class StagingRange:
+    """The customers ids[start:stop] (sorted ids), staged into their own partition of the staging table."""
+
+    part: int
+    ids: np.ndarray
+    start: int
+    stop: int
+
+    @property
+    def table(self) -> str:
+        return f"{STAGING_TABLE}_p{self.part}"
+
+    @property
+    def first_id(self) -> int:
+        return int(self.ids[self.start]) if self.stop > self.start else 0
+
+    @property
+    def last_id(self) -> int:
+        return int(self.ids[self.stop - 1]) if self.stop > self.start else -1
+
+    def _lower(self) -> int | None:  # the first range reaches down to MINVALUE, the last up to MAXVALUE
+        return int(self.ids[self.start]) if self.start > 0 else None
+
+    def _upper(self) -> int | None:
+        return int(self.ids[self.stop]) if self.stop < len(self.ids) else None
+
+    def bound(self) -> str:
+        lower, upper = self._lower(), self._upper()
+        return (f"FOR VALUES FROM ({'MINVALUE' if lower is None else lower}) "
+                f"TO ({'MAXVALUE' if upper is None else upper})")
+
+    def check(self) -> str:
+        lower, upper = self._lower(), self._upper()
+        conditions = ([f"customer_id >= {lower}"] if lower is not None else []) + \
+                     ([f"customer_id < {upper}"] if upper is not None else [])
+        return " AND ".join(conditions) or "true"
 
 
 def audit(engine: Engine, *, run_id: int, model_version: int, expected_rows: int) -> list[AuditCheck]:
     """Check the staged rows; raises AuditFailedError (nothing published) when one check fails."""
+    primary_key_ok, primary_key_detail = _add_staging_primary_keys(engine)
     with engine.begin() as connection:
-        primary_key_ok, primary_key_detail = _add_staging_primary_key(connection)
         result = connection.exec_driver_sql(read_sql("publish/audit.sql"), {
             "run_id": run_id, "model_version": model_version, "expected_rows": expected_rows,
             "primary_key_ok": primary_key_ok, "primary_key_detail": primary_key_detail})
@@ -75,19 +141,29 @@ def audit(engine: Engine, *, run_id: int, model_version: int, expected_rows: int
     return checks
 
 
-def _add_staging_primary_key(connection: sa.Connection) -> tuple[bool, str]:
-    """The staging table's primary key (the partition needs it): its build is the uniqueness check."""
-    exists = connection.scalar(sa.text(
-        "SELECT EXISTS (SELECT 1 FROM pg_constraint WHERE conrelid = CAST(:table AS regclass) AND contype = 'p')"),
-        {"table": STAGING_TABLE})
-    if not exists:  # a repeated audit finds it built
+def _add_staging_primary_keys(engine: Engine) -> tuple[bool, str]:
+    """Each staging partition's primary key (customer_segments needs it), built at once on parallel
+    connections. The builds are the uniqueness check: the partitions hold disjoint ranges of ids."""
+    with engine.connect() as connection:
+        partitions = connection.scalars(sa.text(
+            "SELECT i.inhrelid::regclass::text FROM pg_inherits AS i WHERE i.inhparent = CAST(:table AS regclass) "
+            "AND NOT EXISTS (SELECT 1 FROM pg_constraint AS c WHERE c.conrelid = i.inhrelid AND c.contype = 'p') "
+            "ORDER BY 1"), {"table": STAGING_TABLE}).all()  # a repeated audit finds them built
+
+    def add_primary_key(partition: str) -> str | None:
         try:
-            with connection.begin_nested():
-                connection.exec_driver_sql(f"ALTER TABLE {STAGING_TABLE} ADD CONSTRAINT "
-                                           "customer_segments_staging_pkey PRIMARY KEY (customer_id)")
+            with engine.begin() as connection:
+                connection.exec_driver_sql(f"ALTER TABLE {partition} ADD PRIMARY KEY (customer_id)")
         except sa.exc.IntegrityError as error:
-            return False, f"customer_id repeats: {str(error.orig).splitlines()[-1]}"
-    return True, "customer_id is the staging table's primary key"
+            diagnostic = getattr(error.orig, "diag", None)  # psycopg's: the detail names the repeated key
+            return f"customer_id repeats: {getattr(diagnostic, 'message_detail', None) or error.orig}"
+        return None
+
+    failures = [failure for failure in in_parallel([partial(add_primary_key, name) for name in partitions])
+                if failure]
+    if failures:
+        return False, "; ".join(failures)
+    return True, "customer_id is the primary key of every staging partition (disjoint ranges of ids)"
 
 
 def publish(engine: Engine, *, run_id: int, assignment: Assignment,

@@ -249,6 +249,22 @@ def test_a_failed_audit_publishes_nothing_and_the_run_says_why(loaded):
     assert rows(loaded, "SELECT status FROM segmentation.models ORDER BY model_version") == [("active",), ("retired",)]
 
 
+def test_a_customer_staged_twice_fails_the_audit(loaded):
+    run_pipeline(loaded, mode="retrain")
+    before = published_state(loaded)
+
+    def stage_the_last_customer_twice(engine: Engine) -> None:
+        with engine.begin() as connection:
+            connection.execute(sa.text("INSERT INTO segmentation_work.customer_segments_staging "
+                                       "SELECT * FROM segmentation_work.customer_segments_staging "
+                                       "ORDER BY customer_id DESC LIMIT 1"))
+
+    with pytest.raises(AuditFailedError, match=r"every customer assigned exactly once \(customer_id repeats: "
+                                               r"Key \(customer_id\)=\(\d+\) is duplicated"):
+        run_pipeline(loaded, mode="retrain", before_audit=stage_the_last_customer_twice)
+    assert published_state(loaded) == before
+
+
 def test_a_failure_inside_the_publish_transaction_rolls_all_of_it_back(loaded):
     run_pipeline(loaded, mode="retrain")
     moved, _, twin, _ = customer_in_another_tier(loaded)

@@ -1,7 +1,8 @@
 -- Audit of the staged assignments before publish: one row per check, ok = true when it holds. One scan of
--- the staging table, grouped by what the checks compare (a handful of groups). Uniqueness is the staging
--- table's primary key, which the audit adds first (tasks/publish.py). Parameters: run_id, model_version,
--- expected_rows (customers that reached the model), primary_key_ok, primary_key_detail.
+-- the staging table, grouped by what the checks compare (a handful of groups). Uniqueness is the primary
+-- key of each staging partition (they hold disjoint ranges of ids), which the audit adds first
+-- (tasks/publish.py). Parameters: run_id, model_version, expected_rows (customers that reached the model),
+-- primary_key_ok, primary_key_detail.
 WITH staged_groups AS (
     SELECT segment_id, segment_name, tier, run_id, model_version, count(*) AS customers,
            count(*) FILTER (WHERE 'NaN'::float8 IN (recency_days, frequency, monetary, tenure_days)

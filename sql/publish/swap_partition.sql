@@ -1,22 +1,38 @@
--- Make the audited staging table the partition of segmentation.customer_segments (inside the publish
+-- Make the audited staging partitions the partitions of segmentation.customer_segments (inside the publish
 -- transaction, last: detaching takes the table's ACCESS EXCLUSIVE lock, which readers then wait on until
--- commit, so they see the old rows or the new ones, never a mix). Attaching needs no scan: the primary
--- key makes customer_id NOT NULL, which is all the MINVALUE..MAXVALUE bound asks.
+-- commit, so they see the old rows or the new ones, never a mix). Each keeps its range of customer ids;
+-- attaching needs no scan, as the partition's CHECK constraint and primary key (customer_id NOT NULL)
+-- already prove the range. Renamed from _staging_ to _published_, so the next run's staging names are free.
+-- (No format(): this file goes through the driver's parameter syntax.)
 DO $$
 DECLARE
     partition regclass;
+    staged_name text;
+    published_name text;
+    bound text;
 BEGIN
     FOR partition IN SELECT inhrelid::regclass FROM pg_inherits
                      WHERE inhparent = 'segmentation.customer_segments'::regclass LOOP
-        -- regclass prints as a quoted, qualified name (no format(): this file goes through the driver's
-        -- parameter syntax).
+        -- regclass prints as a quoted, qualified name.
         EXECUTE 'ALTER TABLE segmentation.customer_segments DETACH PARTITION ' || partition::text;
         EXECUTE 'DROP TABLE ' || partition::text;
     END LOOP;
+    FOR partition, staged_name, bound IN
+        SELECT c.oid::regclass, c.relname, pg_get_expr(c.relpartbound, c.oid)
+        FROM pg_inherits AS i JOIN pg_class AS c ON c.oid = i.inhrelid
+        WHERE i.inhparent = 'segmentation_work.customer_segments_staging'::regclass
+        ORDER BY c.relname LOOP
+        published_name := replace(staged_name, '_staging', '_published');
+        EXECUTE 'ALTER TABLE segmentation_work.customer_segments_staging DETACH PARTITION ' || partition::text;
+        EXECUTE 'ALTER TABLE ' || partition::text || ' RENAME TO ' || quote_ident(published_name);
+        EXECUTE 'ALTER INDEX segmentation_work.' || quote_ident(staged_name || '_pkey')
+             || ' RENAME TO ' || quote_ident(published_name || '_pkey');
+        EXECUTE 'ALTER TABLE segmentation.customer_segments ATTACH PARTITION segmentation_work.'
+             || quote_ident(published_name) || ' ' || bound;
+        EXECUTE 'COMMENT ON TABLE segmentation_work.' || quote_ident(published_name) || ' IS '
+             || quote_literal('A partition of segmentation.customer_segments: the published rows of one range '
+                              || 'of customer ids (replaced by each publish).');
+    END LOOP;
 END
 $$;
-ALTER TABLE segmentation_work.customer_segments_staging RENAME TO customer_segments_published;
-ALTER INDEX segmentation_work.customer_segments_staging_pkey RENAME TO customer_segments_published_pkey;
-ALTER TABLE segmentation.customer_segments ATTACH PARTITION segmentation_work.customer_segments_published
-    FOR VALUES FROM (MINVALUE) TO (MAXVALUE);
-COMMENT ON TABLE segmentation_work.customer_segments_published IS 'The partition of segmentation.customer_segments that holds the published rows (replaced by each publish).';
+DROP TABLE segmentation_work.customer_segments_staging;
