@@ -5,7 +5,8 @@ from __future__ import annotations
 import io
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from functools import cache
 
 import numpy as np
@@ -55,6 +56,32 @@ def copy_out_frame(connection: sa.Connection, query: str, params: dict | None = 
                 buffer.write(block)
     buffer.seek(0)
     return pd.read_csv(buffer)
+
+
+@contextmanager
+def indexes_built_afterwards(connection: sa.Connection, table: str) -> Iterator[None]:
+    """Drop `table`'s indexes (and the primary key and unique constraints they back) for a bulk insert,
+    and build them again afterwards, in the same transaction: one sorted build per index instead of an
+    insertion into each index per row. Until the transaction ends, readers of the table wait (the drop
+    locks it). `table` is a trusted name; its definitions are read back from the catalog."""
+    constraints = connection.execute(sa.text(
+        "SELECT quote_ident(conname) AS name, pg_get_constraintdef(oid) AS definition FROM pg_constraint "
+        "WHERE conrelid = CAST(:table AS regclass) AND contype IN ('p', 'u') ORDER BY conname"),
+        {"table": table}).all()
+    indexes = connection.execute(sa.text(
+        "SELECT indexrelid::regclass::text AS name, pg_get_indexdef(indexrelid) AS definition FROM pg_index "
+        "WHERE indrelid = CAST(:table AS regclass) "
+        "AND NOT EXISTS (SELECT 1 FROM pg_constraint WHERE conindid = indexrelid) ORDER BY 1"),
+        {"table": table}).all()
+    for constraint in constraints:
+        connection.exec_driver_sql(f"ALTER TABLE {table} DROP CONSTRAINT {constraint.name}")
+    for index in indexes:
+        connection.exec_driver_sql(f"DROP INDEX {index.name}")
+    yield
+    for constraint in constraints:
+        connection.exec_driver_sql(f"ALTER TABLE {table} ADD CONSTRAINT {constraint.name} {constraint.definition}")
+    for index in indexes:
+        connection.exec_driver_sql(index.definition)
 
 
 # Block numbers are 32-bit: (LAST_BLOCK, 0) lies above every row of any table.

@@ -249,6 +249,17 @@ def test_a_failed_audit_publishes_nothing_and_the_run_says_why(loaded):
     assert rows(loaded, "SELECT status FROM segmentation.models ORDER BY model_version") == [("active",), ("retired",)]
 
 
+def test_a_first_publish_builds_the_history_indexes_after_the_rows(loaded):
+    index_query = ("SELECT indexdef FROM pg_indexes WHERE schemaname = 'segmentation' "
+                   "AND tablename = 'segment_history' ORDER BY indexname")
+    definitions = rows(loaded, index_query)
+    assert rows(loaded, "SELECT count(*) FROM segmentation.segment_history") == [(0,)]
+    run_pipeline(loaded, mode="retrain")
+    assert rows(loaded, index_query) == definitions and len(definitions) == 4
+    assert rows(loaded, "SELECT count(*), count(DISTINCT customer_id) FROM segmentation.segment_history "
+                        "WHERE valid_to IS NULL") == [(2240, 2240)]
+
+
 def test_a_customer_staged_twice_fails_the_audit(loaded):
     run_pipeline(loaded, mode="retrain")
     before = published_state(loaded)
