@@ -306,8 +306,9 @@ def is_embedded(settings: Settings) -> bool:
 
 
 # How many parts a bulk statement is split into, each on its own connection: PostgreSQL runs an INSERT ...
-# SELECT in one process however many cores the machine has (parallel query is for reads only).
-PARALLEL_PARTS = max(1, min(os.cpu_count() or 1, 4))
+# SELECT in one process however many cores the machine has (parallel query is for reads only). This
+# machine's cores stand for the server's unless SEGMENTS_PARALLEL_CONNECTIONS says otherwise.
+PARALLEL_PARTS = Settings().parallel_connections or max(1, min(os.cpu_count() or 1, 4))
 
 
 def in_parallel(jobs: Sequence[Callable[[], Result]]) -> list[Result]:

@@ -21,7 +21,7 @@ from sqlalchemy.engine import Engine
 
 from tasks.database import PARALLEL_PARTS, in_parallel
 from tasks.errors import ConfigurationError, NoSourceDataError
-from tasks.sql import page_ranges, quote_identifier, quote_table, read_sql
+from tasks.sql import analyze_for_planning, page_ranges, quote_identifier, quote_table, read_sql
 
 SOURCE_COLUMNS = [
     "customer_id", "birth_year", "education", "marital_status", "income", "kids_home", "teens_home",
@@ -110,6 +110,8 @@ def extract_customers(engine: Engine, mapping: SourceMapping, today: date, parts
 
         rows = sum(in_parallel([partial(copy, part) for part in ranges]))
         snapshot_holder.rollback()
+    with engine.begin() as connection:
+        analyze_for_planning(connection, EXTRACT_TABLE)
     if not rows:
         hint = " Load a file first: segments load PATH." if mapping.table == DEFAULT_SOURCE_TABLE else ""
         raise NoSourceDataError(f"the source table {mapping.table} has no customers.{hint}")

@@ -22,14 +22,10 @@ from tasks import registry
 from tasks.database import PARALLEL_PARTS, in_parallel
 from tasks.errors import AuditFailedError
 from tasks.segments import SPEND_WINDOW_YEARS
-from tasks.sql import copy_in_arrays, indexes_built_afterwards, read_sql
+from tasks.sql import analyze_for_planning, copy_in_arrays, indexes_built_afterwards, read_sql
 from tasks.train import Assignment
 
 STAGING_TABLE = "segmentation_work.customer_segments_staging"
-# Statistics of the run's own tables, for the planner only: a sample of 3,000 rows (ANALYZE's default,
-# 30,000, took 3.3 s on ten million staged customers; these plans need row counts, a handful of segments
-# and that customer ids are unique, which a small sample shows).
-PLANNING_STATISTICS_TARGET = 10
 
 
 @dataclass(frozen=True)
@@ -76,8 +72,7 @@ def stage(engine: Engine, customer_ids: np.ndarray, assignment: Assignment, run_
             part = slice(staged.start, staged.stop)
             copy_in_arrays(connection, "run_assignments", {
                 "customer_id": ids[part], "cluster_index": labels[part], "distance_to_centroid": distances[part]})
-            connection.exec_driver_sql(f"SET LOCAL default_statistics_target = {PLANNING_STATISTICS_TARGET}")
-            connection.exec_driver_sql("ANALYZE run_assignments")
+            analyze_for_planning(connection, "run_assignments")
             return connection.exec_driver_sql(
                 read_sql("publish/stage_assignments.sql").format(partition=staged.table),
                 {**parameters, "first_id": staged.first_id, "last_id": staged.last_id}).rowcount
@@ -89,8 +84,7 @@ def stage(engine: Engine, customer_ids: np.ndarray, assignment: Assignment, run_
         # New tables have no statistics, and the audit's and publish's plans need the partitioned table's own
         # (without them it guessed a million segments and sorted ten million rows to disk to group them).
         # This analyses the partitions too.
-        connection.exec_driver_sql(f"SET LOCAL default_statistics_target = {PLANNING_STATISTICS_TARGET}")
-        connection.exec_driver_sql(f"ANALYZE {STAGING_TABLE}")
+        analyze_for_planning(connection, STAGING_TABLE)
     return staged_rows
 
 

@@ -33,6 +33,10 @@ class Settings(BaseSettings):
     bands_file: Path | None = Field(
         default=None, validation_alias="SEGMENTS_BANDS",
         description="YAML file with the insight report's conversion bands (default config/bands.yaml).")
+    parallel_connections: int | None = Field(
+        default=None, ge=1, le=32, validation_alias="SEGMENTS_PARALLEL_CONNECTIONS",
+        description="Connections that share a bulk statement (extract, features, staging); default: this "
+                    "machine's cores, at most 4.")
 
 
 def get_settings() -> Settings:

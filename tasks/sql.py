@@ -58,6 +58,19 @@ def copy_out_frame(connection: sa.Connection, query: str, params: dict | None = 
     return pd.read_csv(buffer)
 
 
+# Statistics of the run's own tables, for the planner: a sample of 3,000 rows. (ANALYZE's default, 30,000,
+# took 3.3 s on ten million staged customers; these plans need row counts, the few values of a segment or
+# a run, and that customer ids are unique, which a small sample shows.)
+PLANNING_STATISTICS_TARGET = 10
+
+
+def analyze_for_planning(connection: sa.Connection, *tables: str) -> None:
+    """ANALYZE tables a run has just filled, on a small sample, before the statements that read them are
+    planned: autovacuum would analyse them later, if at all (the work tables do without it)."""
+    connection.exec_driver_sql(f"SET LOCAL default_statistics_target = {PLANNING_STATISTICS_TARGET}")
+    connection.exec_driver_sql("ANALYZE " + ", ".join(tables))
+
+
 @contextmanager
 def indexes_built_afterwards(connection: sa.Connection, table: str) -> Iterator[None]:
     """Drop `table`'s indexes (and the primary key and unique constraints they back) for a bulk insert,

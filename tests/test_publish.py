@@ -249,6 +249,41 @@ def test_a_failed_audit_publishes_nothing_and_the_run_says_why(loaded):
     assert rows(loaded, "SELECT status FROM segmentation.models ORDER BY model_version") == [("active",), ("retired",)]
 
 
+def test_the_rows_do_not_depend_on_how_many_connections_build_them(loaded):
+    """Extract, features and staging split their work into ranges on parallel connections: one part and
+    three give the same rows, and three staging partitions publish as three partitions."""
+    run_pipeline(loaded, mode="retrain")
+    run_id = start_run(loaded, mode_requested="reassign", recipe_name="default", parameters={}, flow_run_id=None)
+    with loaded.connect() as connection:
+        active = registry.read_active_model(connection)
+    extract_query = "SELECT * FROM segmentation_work.customers_extract ORDER BY customer_id"
+    staged_query = ("SELECT customer_id, segment_id, tier, monetary, distance_to_centroid "
+                    "FROM segmentation_work.customer_segments_staging ORDER BY customer_id")
+    built = {}
+    for parts in (1, 3):
+        extracted = extract_customers(loaded, SourceMapping(), today=date.today(), parts=parts)
+        compute_features(loaded, FOUR_SEGMENTS, as_of=extracted.snapshot_date, snapshot_date=extracted.snapshot_date,
+                         run_id=run_id, parts=parts)
+        features = read_features(loaded)
+        assignment = reassign(features, active)
+        staged = stage(loaded, features["customer_id"].to_numpy(), assignment, run_id, now_utc(), parts=parts)
+        built[parts] = (extracted.rows, rows(loaded, extract_query), features, staged, rows(loaded, staged_query))
+    (rows_one, extract_one, features_one, staged_one, segments_one) = built[1]
+    (rows_three, extract_three, features_three, staged_three, segments_three) = built[3]
+    assert rows_one == rows_three == len(extract_one) == 2240 and extract_one == extract_three
+    assert features_one.equals(features_three)
+    assert staged_one == staged_three == len(features_one) and segments_one == segments_three
+
+    audit(loaded, run_id=run_id, model_version=active.model_version, expected_rows=len(features_three))
+    publish(loaded, run_id=run_id, assignment=assignment)
+    partitions = rows(loaded, "SELECT c.relname, pg_get_expr(c.relpartbound, c.oid) FROM pg_inherits AS i "
+                              "JOIN pg_class AS c ON c.oid = i.inhrelid "
+                              "WHERE i.inhparent = 'segmentation.customer_segments'::regclass ORDER BY 1")
+    assert [name for name, _ in partitions] == [f"customer_segments_published_p{part}" for part in range(3)]
+    assert partitions[0][1].startswith("FOR VALUES FROM (MINVALUE)") and partitions[2][1].endswith("TO (MAXVALUE)")
+    assert scalar(loaded, "SELECT count(*) FROM segmentation.customer_segments") == 2240
+
+
 def test_a_first_publish_builds_the_history_indexes_after_the_rows(loaded):
     index_query = ("SELECT indexdef FROM pg_indexes WHERE schemaname = 'segmentation' "
                    "AND tablename = 'segment_history' ORDER BY indexname")
