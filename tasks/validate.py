@@ -113,19 +113,27 @@ def load_suite_document(name: str) -> dict:
 
 
 def _gx_context(docs_dir: Path | None):
+    """An ephemeral GX context; with a Data Docs directory, its suites and validation results are kept on
+    disk beside it (`gx_stores/`), so the Data Docs index lists every suite of every run, as a GX project's
+    does, and not only the suite that built the site last."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         import great_expectations as gx  # noqa: PLC0415 (slow import, only when validating)
-        from great_expectations.data_context.types.base import ProgressBarsConfig  # noqa: PLC0415
+        from great_expectations.data_context.types.base import DataContextConfig, ProgressBarsConfig  # noqa: PLC0415
     logging.getLogger("great_expectations").setLevel(logging.WARNING)
-    context = gx.get_context(mode="ephemeral")
-    context.variables.progress_bars = ProgressBarsConfig(globally=False)
+    config = gx.get_context(mode="ephemeral").variables.config
     if docs_dir is not None:
         docs_dir.mkdir(parents=True, exist_ok=True)
-        context.add_data_docs_site(site_name="local", site_config={
+        stores_dir = docs_dir.parent / "gx_stores"
+        for store, directory in (("expectations_store", "expectations"), ("validation_results_store", "validations")):
+            config.stores[store]["store_backend"] = {"class_name": "TupleFilesystemStoreBackend",
+                                                     "base_directory": str(stores_dir / directory)}
+        config.data_docs_sites = {"local": {
             "class_name": "SiteBuilder",
             "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(docs_dir)},
-            "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"}})
+            "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"}}}
+    context = gx.get_context(project_config=DataContextConfig(**config.to_json_dict()), mode="ephemeral")
+    context.variables.progress_bars = ProgressBarsConfig(globally=False)
     return gx, context
 
 
@@ -160,15 +168,19 @@ def run_suite(engine: Engine, *, suite_name: str, schema: str, table: str, param
     asset = source.add_table_asset(name=f"{schema}.{table}", table_name=table, schema_name=schema)
     batch = asset.add_batch_definition_whole_table("whole table")
 
+    built_resources: list = []  # this suite's validations and suites: the Data Docs pages to (re)build
+
     def run_checkpoint(name: str, expectations: list[dict], result_format: dict) -> list:
-        suite = context.suites.add(_suite_with_columns(
+        suite = context.suites.add_or_update(_suite_with_columns(
             gx, {**document, "name": name, "expectations": expectations}, rename))
         definition = context.validation_definitions.add(
             gx.ValidationDefinition(name=f"{name} on {schema}.{table}", data=batch, suite=suite))
         checkpoint = context.checkpoints.add(gx.Checkpoint(
             name=name, validation_definitions=[definition], result_format=result_format))
         result = checkpoint.run(expectation_parameters=parameters)
-        return list(next(iter(result.run_results.values())).results)
+        (identifier, validation), = result.run_results.items()
+        built_resources.extend([identifier, identifier.expectation_suite_identifier])
+        return list(validation.results)
 
     specs = document["expectations"]
     if len({_expectation_key(spec["type"], spec["kwargs"]) for spec in specs}) != len(specs):
@@ -187,7 +199,8 @@ def run_suite(engine: Engine, *, suite_name: str, schema: str, table: str, param
         {"result_format": "SUMMARY", "partial_unexpected_count": SAMPLE_SIZE})) if failing else {}
     if docs_dir is not None:
         # Once for both passes: each build sets up and compiles GX's page templates anew (about a second).
-        context.build_data_docs(site_names=["local"])
+        # Only this suite's pages, and the index: earlier runs' pages are on disk already.
+        context.build_data_docs(site_names=["local"], resource_identifiers=built_resources)
     outcomes = []
     for spec in specs:
         key = _expectation_key(spec["type"], spec["kwargs"])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import date, timedelta
 
 import pytest
@@ -210,3 +211,19 @@ def test_validation_summary_lists_failures_and_what_was_done(sample_extract):
     birth_year_row = next(line for line in text.splitlines() if "| birth_year | 3 |" in line)
     assert birth_year_row.endswith("| quarantined |")
     assert sorted(value.strip() for value in birth_year_row.split("|")[5].split(",")) == ["1893", "1899", "1900"]
+
+
+def test_the_data_docs_index_lists_every_suite_of_every_run(sample_extract, tmp_path):
+    engine, run_id = sample_extract
+    docs_dir = tmp_path / "data_docs"
+    for _ in range(2):
+        validate_source_contract(engine, SourceMapping(), ValidationConfig(), docs_dir)
+    validate_rows(engine, run_id=run_id, recipe=load_recipe("default"), config=LENIENT, as_of=AS_OF, docs_dir=docs_dir)
+    index = (docs_dir / "index.html").read_text()
+    linked = {suite: set(re.findall(rf"validations/{suite}/__none__/([0-9TZ.]+)/", index))
+              for suite in ("source_contract", "source_rows", "source_rows/failures")}
+    # Both contract runs; the row-level suite's screening and, as the sample breaks some of it, its failures.
+    assert [len(linked[suite]) for suite in linked] == [2, 1, 1]
+    for suite, runs in linked.items():
+        for run in runs:
+            assert list((docs_dir / "validations" / suite / "__none__" / run).glob("*.html")), (suite, run)
