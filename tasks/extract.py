@@ -75,7 +75,8 @@ class ExtractResult:
     currency: str
 
 
-def extract_customers(engine: Engine, mapping: SourceMapping, today: date, parts: int = PARALLEL_PARTS) -> ExtractResult:
+def extract_customers(engine: Engine, mapping: SourceMapping, today: date,
+                      parts: int = PARALLEL_PARTS) -> ExtractResult:
     """Fill segmentation_work.customers_extract from the mapped source; returns what was read.
 
     A plain source table is copied in `parts` ranges of pages, each by its own connection at once, all in

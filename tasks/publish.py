@@ -59,7 +59,8 @@ def stage(engine: Engine, customer_ids: np.ndarray, assignment: Assignment, run_
     # Equal ids (which the audit then rejects) stay in one range: a range starts at an id's first row.
     starts = sorted({0} | {int(np.searchsorted(ids, ids[len(ids) * part // parts]))
                            for part in range(1, min(parts, len(ids)))})
-    ranges = [StagingRange(part, ids, start, stop) for part, (start, stop) in enumerate(zip(starts, starts[1:] + [len(ids)]))]
+    ranges = [StagingRange(part, ids, start, stop)
+              for part, (start, stop) in enumerate(zip(starts, starts[1:] + [len(ids)]))]
     parameters = {"run_id": run_id, "model_version": assignment.model.model_version, "assigned_at": assigned_at}
 
     def stage_range(staged: StagingRange) -> int:
@@ -80,7 +81,8 @@ def stage(engine: Engine, customer_ids: np.ndarray, assignment: Assignment, run_
     staged_rows = sum(in_parallel([partial(stage_range, staged) for staged in ranges]))
     with engine.begin() as connection:
         for staged in ranges:
-            connection.exec_driver_sql(f"ALTER TABLE {STAGING_TABLE} ATTACH PARTITION {staged.table} {staged.bound()}")
+            connection.exec_driver_sql(
+                f"ALTER TABLE {STAGING_TABLE} ATTACH PARTITION {staged.table} {staged.bound()}")
         # New tables have no statistics, and the audit's and publish's plans need the partitioned table's own
         # (without them it guessed a million segments and sorted ten million rows to disk to group them).
         # This analyses the partitions too.

@@ -218,7 +218,8 @@ def test_the_data_docs_index_lists_every_suite_of_every_run(sample_extract, tmp_
     docs_dir = tmp_path / "data_docs"
     for _ in range(2):
         validate_source_contract(engine, SourceMapping(), ValidationConfig(), docs_dir)
-    validate_rows(engine, run_id=run_id, recipe=load_recipe("default"), config=LENIENT, as_of=AS_OF, docs_dir=docs_dir)
+    validate_rows(engine, run_id=run_id, recipe=load_recipe("default"), config=LENIENT, as_of=AS_OF,
+                  docs_dir=docs_dir)
     index = (docs_dir / "index.html").read_text()
     linked = {suite: set(re.findall(rf"validations/{suite}/__none__/([0-9TZ.]+)/", index))
               for suite in ("source_contract", "source_rows", "source_rows/failures")}
