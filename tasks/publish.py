@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from tasks import registry
-from tasks.database import PARALLEL_PARTS, in_parallel
+from tasks.database import PARALLEL_PARTS, concurrently, in_parallel
 from tasks.errors import AuditFailedError
 from tasks.segments import SPEND_WINDOW_YEARS
 from tasks.sql import analyze_for_planning, copy_in_arrays, indexes_built_afterwards, read_sql
@@ -181,14 +181,31 @@ def publish(engine: Engine, *, run_id: int, assignment: Assignment,
                                    "never staged): stage and audit the run's assignments first")
         if assignment.trained:
             registry.activate(connection, assignment.model.model_version)
-        # History first: it compares the staged rows with each customer's current history row. Into an
-        # empty history (a first publish) every customer is a new row: its indexes are built after them.
-        empty_history = not connection.scalar(sa.text("SELECT EXISTS (SELECT 1 FROM segmentation.segment_history)"))
-        with indexes_built_afterwards(connection, "segmentation.segment_history") if empty_history else nullcontext():
-            connection.exec_driver_sql(read_sql("publish/segment_history.sql"))
+
+        def record_history() -> None:
+            # It compares the staged rows with each customer's current history row. Into an empty history
+            # (a first publish) every customer is a new row: its indexes are built after them.
+            empty_history = not connection.scalar(sa.text(
+                "SELECT EXISTS (SELECT 1 FROM segmentation.segment_history)"))
+            with indexes_built_afterwards(connection, "segmentation.segment_history") if empty_history \
+                    else nullcontext():
+                connection.exec_driver_sql(read_sql("publish/segment_history.sql"))
+
+        def profile_rows() -> list[dict]:
+            # Only reads the staged rows (committed, untouched until the swap): on another connection, at
+            # once with the history, which keeps this transaction's process busy.
+            with engine.connect() as reader:
+                return [dict(row) for row in reader.exec_driver_sql(read_sql("publish/segment_profiles.sql"), {
+                    "run_id": run_id, "window_years": SPEND_WINDOW_YEARS}).mappings()]
+
+        _, profiles = concurrently(record_history, profile_rows)
         reached("segment_history")
-        connection.exec_driver_sql(read_sql("publish/segment_profiles.sql"),
-                                   {"run_id": run_id, "window_years": SPEND_WINDOW_YEARS})
+        if profiles:
+            columns = list(profiles[0])  # the query's own column names, segment_profiles' columns
+            connection.execute(sa.text(
+                f"INSERT INTO segmentation.segment_profiles ({', '.join(columns)}) VALUES "
+                f"({', '.join(':' + column for column in columns)}) ON CONFLICT (run_id, segment_id) DO NOTHING"),
+                profiles)
         reached("segment_profiles")
         published = int(connection.scalar(sa.text(
             "SELECT sum(customers) FROM segmentation.segment_profiles WHERE run_id = :run_id"), {"run_id": run_id}))

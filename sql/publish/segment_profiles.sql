@@ -1,23 +1,24 @@
--- segment_profiles of a run, from the audited rows it is publishing (the staging table, all of this run).
--- Parameters: run_id, window_years.
+-- segment_profiles of a run, from the audited rows it is publishing (the staging table, all of this run):
+-- one row per segment, in segment_profiles' columns. Parameters: run_id, window_years. It only reads the
+-- staged rows, so another connection computes it while the publish transaction records the history
+-- (tasks/publish.py), which inserts the rows.
 -- The scan groups by segment id alone and sums: grouping by the name, tier and action texts and using
 -- avg() (which also accumulates squares) took twice as long at ten million customers. The texts are the
 -- model's (the audit checked every staged segment, name and tier against segmentation.model_segments).
 -- Means divide by the count of non-null values, as avg() does.
-INSERT INTO segmentation.segment_profiles (
-    run_id, model_version, segment_id, segment_name, tier, customers, share,
-    mean_recency_days, mean_frequency, mean_monetary, mean_tenure_days, mean_campaign_acceptances,
-    mean_income, mean_age, gmv_total, gmv_annual, gmv_annual_per_customer, response_rate, conversion_rate,
-    recommended_action)
 SELECT p.run_id, p.model_version, p.segment_id, m.segment_name, m.tier,
-       p.customers, p.customers::double precision / sum(p.customers) OVER (),
-       p.recency_days / p.customers_with_recency, p.frequency / p.customers_with_frequency,
-       p.monetary / p.customers_with_monetary, p.tenure_days / p.customers_with_tenure,
-       p.campaign_acceptances / p.customers_with_acceptances, p.income / p.customers_with_income,
-       p.age / p.customers_with_age,
-       p.monetary, p.monetary / %(window_years)s, p.monetary / %(window_years)s / p.customers,
-       p.responses::double precision / p.customers_with_response,
-       coalesce(p.conversion_rate / p.customers_with_visits, 0),
+       p.customers, p.customers::double precision / sum(p.customers) OVER () AS share,
+       p.recency_days / p.customers_with_recency AS mean_recency_days,
+       p.frequency / p.customers_with_frequency AS mean_frequency,
+       p.monetary / p.customers_with_monetary AS mean_monetary,
+       p.tenure_days / p.customers_with_tenure AS mean_tenure_days,
+       p.campaign_acceptances / p.customers_with_acceptances AS mean_campaign_acceptances,
+       p.income / p.customers_with_income AS mean_income,
+       p.age / p.customers_with_age AS mean_age,
+       p.monetary AS gmv_total, p.monetary / %(window_years)s AS gmv_annual,
+       p.monetary / %(window_years)s / p.customers AS gmv_annual_per_customer,
+       p.responses::double precision / p.customers_with_response AS response_rate,
+       coalesce(p.conversion_rate / p.customers_with_visits, 0) AS conversion_rate,
        m.recommended_action
 FROM (
     SELECT c.run_id, c.model_version, c.segment_id, count(*) AS customers,
@@ -36,4 +37,4 @@ FROM (
     GROUP BY c.run_id, c.model_version, c.segment_id
 ) AS p
 JOIN segmentation.model_segments AS m ON m.model_version = p.model_version AND m.segment_id = p.segment_id
-ON CONFLICT (run_id, segment_id) DO NOTHING;
+ORDER BY p.segment_id
