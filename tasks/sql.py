@@ -109,7 +109,8 @@ def page_ranges(connection: sa.Connection, table: str, parts: int) -> list[dict[
         "SELECT pg_relation_size(CAST(:table AS regclass)) / current_setting('block_size')::bigint"),
         {"table": table}))
     bounds = [pages * part // parts for part in range(parts)] + [LAST_BLOCK]
-    return [{"first_row": f"({bounds[part]},0)", "end_row": f"({bounds[part + 1]},0)"} for part in range(parts)]
+    return [{"first_row": f"({bounds[part]},0)", "end_row": f"({bounds[part + 1]},0)"}
+            for part in range(parts)]
 
 
 # -- numpy arrays in and out in bulk (binary COPY in, ADBC out: no text parsing, memory bounded by the arrays) -

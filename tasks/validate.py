@@ -119,20 +119,25 @@ def _gx_context(docs_dir: Path | None):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         import great_expectations as gx  # noqa: PLC0415 (slow import, only when validating)
-        from great_expectations.data_context.types.base import DataContextConfig, ProgressBarsConfig  # noqa: PLC0415
+        from great_expectations.data_context.types.base import (  # noqa: PLC0415
+            DataContextConfig,
+            InMemoryStoreBackendDefaults,
+            ProgressBarsConfig,
+        )
     logging.getLogger("great_expectations").setLevel(logging.WARNING)
-    config = gx.get_context(mode="ephemeral").variables.config
+    config = DataContextConfig(store_backend_defaults=InMemoryStoreBackendDefaults())
     if docs_dir is not None:
         docs_dir.mkdir(parents=True, exist_ok=True)
         stores_dir = docs_dir.parent / "gx_stores"
-        for store, directory in (("expectations_store", "expectations"), ("validation_results_store", "validations")):
+        for store, directory in (("expectations_store", "expectations"),
+                                 ("validation_results_store", "validations")):
             config.stores[store]["store_backend"] = {"class_name": "TupleFilesystemStoreBackend",
                                                      "base_directory": str(stores_dir / directory)}
         config.data_docs_sites = {"local": {
             "class_name": "SiteBuilder",
             "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(docs_dir)},
             "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"}}}
-    context = gx.get_context(project_config=DataContextConfig(**config.to_json_dict()), mode="ephemeral")
+    context = gx.get_context(project_config=config, mode="ephemeral")
     context.variables.progress_bars = ProgressBarsConfig(globally=False)
     return gx, context
 
