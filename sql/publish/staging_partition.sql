@@ -1,9 +1,10 @@
 -- One partition of the staging table, for one range of customer ids, created and filled in one
 -- transaction: on a server with wal_level minimal (the embedded one) its rows then skip the WAL. The CHECK
--- constraint states the range, so that attaching the partition (here, then to customer_segments) needs no
--- scan to prove it; its primary key is added by the audit, after the rows are in: one index build instead
--- of an insertion per customer, and a repeated customer fails it. {partition} is a name tasks/publish.py
--- makes, {range_check} a condition on customer_id with the range's integer bounds (or TRUE).
+-- constraint states the range, so that attaching the partition (to the staging table, then to
+-- customer_segments) needs no scan to prove it; its primary key is added by the audit, after the rows are
+-- in: one index build instead of an insertion per customer, and a repeated customer fails it. {partition}
+-- is a name tasks/publish.py makes, {range_check} a condition on customer_id with the range's integer
+-- bounds (or TRUE).
 DROP TABLE IF EXISTS {partition};
 CREATE TABLE {partition} (
     LIKE segmentation.customer_segments INCLUDING DEFAULTS INCLUDING CONSTRAINTS INCLUDING STORAGE,
