@@ -318,8 +318,8 @@ def in_parallel(jobs: Sequence[Callable[[], Result]]) -> list[Result]:
     other writes can share the machine's other cores. If any raises, all have finished before the error
     propagates (the earliest job's error wins).
     """
-    if len(jobs) == 1:
-        return [jobs[0]()]
+    if len(jobs) <= 1:
+        return [job() for job in jobs]
     with ThreadPoolExecutor(max_workers=len(jobs) - 1, thread_name_prefix="in-parallel") as pool:
         in_background = [pool.submit(job) for job in jobs[:-1]]
         try:

@@ -41,9 +41,6 @@ def compute_features(engine: Engine, recipe: Recipe, *, as_of: date, snapshot_da
     with engine.begin() as connection:
         connection.exec_driver_sql(f"TRUNCATE {FEATURES_TABLE}")
         connection.exec_driver_sql(f"ALTER TABLE {FEATURES_TABLE} DROP CONSTRAINT IF EXISTS customer_features_pkey")
-        # The anti-join with this run's quarantine is planned on the quarantine's statistics: make them
-        # know this run's customers (they are a few percent of a table that grows run by run).
-        analyze_for_planning(connection, "segmentation.quarantined_customers")
         ranges = page_ranges(connection, EXTRACT_TABLE, parts)
     statement = f"INSERT INTO {FEATURES_TABLE} " + read_sql("features/customer_features.sql")
     parameters = feature_parameters(recipe, as_of, snapshot_date, run_id)

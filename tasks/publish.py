@@ -2,8 +2,9 @@
 
 The run's rows are built in a new staging table (one partition per range of customer ids, each filled by
 its own connection), audited there, then published in one transaction that records history and profiles
-and swaps the staging partitions in as the partitions of segmentation.customer_segments. Readers see the previous segments or the new ones, never a mix; while
-the rows are written they keep reading the previous ones, and a failed run leaves them as they were.
+and swaps the staging partitions in as the partitions of segmentation.customer_segments. Readers see the
+previous segments or the new ones, never a mix; while the rows are written they keep reading the previous
+ones, and a failed run leaves them as they were.
 """
 
 from __future__ import annotations

@@ -31,7 +31,7 @@ from tasks.extract import SourceMapping
 from tasks.recipes import Recipe
 from tasks.runs import last_successful_run
 from tasks.settings import PROJECT_ROOT
-from tasks.sql import read_sql
+from tasks.sql import analyze_for_planning, read_sql
 
 log = logging.getLogger(__name__)
 
@@ -343,8 +343,12 @@ def quarantine_rows(engine: Engine, *, run_id: int, recipe: Recipe, config: Vali
             connection.exec_driver_sql(read_sql("validation/duplicate_groups.sql"))
 
         concurrently(row_checks, find_repeated_records)
-        return int(connection.exec_driver_sql(read_sql("validation/quarantine_duplicates.sql"), {
+        duplicates = int(connection.exec_driver_sql(read_sql("validation/quarantine_duplicates.sql"), {
             "run_id": run_id, "duplicates": recipe.duplicates}).scalar_one())
+        # The features' anti-join with this run's quarantine is planned on these statistics: they must know
+        # this run's customers (a few percent of a table that grows run by run).
+        analyze_for_planning(connection, "segmentation.quarantined_customers")
+        return duplicates
 
 
 def _quarantine_reason_counts(engine: Engine, run_id: int) -> dict[str, int]:
