@@ -209,15 +209,17 @@ def run_pipeline(engine, settings, meter: Meter, mode: str) -> int:
         update_run(engine, run_id, rows_quarantined=report.quarantined)
         modelled = meter.size - report.quarantined
         with meter.stage("build-features", rows=modelled):
-            compute_features(engine, recipe, as_of=as_of, snapshot_date=extracted.snapshot_date, run_id=run_id)
-        # As in the flow: the features are read while GX checks them.
-        with meter.stage("read-features", rows=modelled):
+            modelled = compute_features(engine, recipe, as_of=as_of, snapshot_date=extracted.snapshot_date,
+                                        run_id=run_id)
+        # As in the flow: the model's sample of the features is read while GX checks them.
+        with meter.stage("read-sample", rows=min(modelled, recipe.training_sample)):
             outcomes, features = concurrently(
                 meter.alongside("features-suite", lambda: validate_features(engine, docs_dir)),
-                lambda: read_features(engine, model_columns(recipe), progress=throttled_progress("read features")))
+                lambda: read_features(engine, model_columns(recipe), progress=throttled_progress("read features"),
+                                      sample=recipe.training_sample, seed=recipe.random_state))
             store_outcomes(engine, run_id, outcomes)
             raise_on_contract_failures(outcomes, "the computed features")
-        update_run(engine, run_id, rows_modelled=len(features))
+        update_run(engine, run_id, rows_modelled=modelled)
         with meter.stage("train-or-reassign", rows=modelled):
             with engine.connect() as connection:
                 active = registry.read_active_model(connection)
@@ -232,9 +234,9 @@ def run_pipeline(engine, settings, meter: Meter, mode: str) -> int:
                     registry.insert_candidate(connection, assignment.model, run_id)
         update_run(engine, run_id, model_version=assignment.model.model_version)
         with meter.stage("stage", rows=modelled):
-            stage(engine, features["customer_id"].to_numpy(), assignment, run_id, now_utc())
+            stage(engine, assignment.model, run_id, now_utc())
         with meter.stage("audit", rows=modelled):
-            audit(engine, run_id=run_id, model_version=assignment.model.model_version, expected_rows=len(features))
+            audit(engine, run_id=run_id, model_version=assignment.model.model_version, expected_rows=modelled)
         with meter.stage("publish", rows=modelled):
             published = publish(engine, run_id=run_id, assignment=assignment)
         del features, assignment

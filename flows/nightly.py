@@ -11,6 +11,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any, TypeVar
 
+import pandas as pd
 import sqlalchemy as sa
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_link_artifact, create_markdown_artifact, create_table_artifact
@@ -23,7 +24,7 @@ from tasks.bands import BandsConfig, load_bands
 from tasks.database import concurrently, database, is_embedded, mask_url
 from tasks.errors import DatabaseUnavailableError, SegmentsError
 from tasks.extract import DEFAULT_SOURCE_TABLE, ExtractResult, SourceMapping, extract_customers, load_mapping
-from tasks.features import compute_features, model_columns, read_features
+from tasks.features import ModelledCustomers, compute_features, model_columns, read_features
 from tasks.load import load_customers_file
 from tasks.migrations import upgrade_schema
 from tasks.parameters import RunParameters
@@ -136,34 +137,35 @@ def validate(engine: Engine, settings: Settings, run_id: int, recipe: Recipe, co
 
 @pipeline_task("build-features")
 def build_features(engine: Engine, settings: Settings, run_id: int, recipe: Recipe, as_of: date,
-                   snapshot_date: date):  # -> pd.DataFrame
-    compute_features(engine, recipe, as_of=as_of, snapshot_date=snapshot_date, run_id=run_id)
+                   snapshot_date: date) -> ModelledCustomers:
+    modelled = compute_features(engine, recipe, as_of=as_of, snapshot_date=snapshot_date, run_id=run_id)
 
     # Read while GX checks them (both only read the table); they reach the model only once the suite has
-    # passed, proving them finite and in range.
-    outcomes, features = concurrently(
+    # passed, proving them finite and in range. The model stage needs a sample; everyone is placed in SQL.
+    outcomes, sample = concurrently(
         lambda: validate_features(engine, settings.state_dir / "data_docs"),
-        lambda: read_features(engine, model_columns(recipe), progress=rows_progress("read features")))
+        lambda: read_features(engine, model_columns(recipe), progress=rows_progress("read features"),
+                              sample=recipe.training_sample, seed=recipe.random_state))
     store_outcomes(engine, run_id, outcomes)
     raise_on_contract_failures(outcomes, "the computed features")
-    return features
+    return ModelledCustomers(count=modelled, sample=sample)
 
 
 @pipeline_task("train-or-reassign")
-def train_or_reassign(engine: Engine, run_id: int, features, recipe: Recipe, parameters: RunParameters,
-                      as_of: date) -> Assignment:
+def train_or_reassign(engine: Engine, run_id: int, sample: pd.DataFrame, recipe: Recipe,
+                      parameters: RunParameters, as_of: date) -> Assignment:
     with engine.connect() as connection:
         active = registry.read_active_model(connection)
         next_id = registry.next_segment_id(connection)
     policy = RetrainPolicy(parameters.max_model_age_days, parameters.psi_threshold, parameters.silhouette_floor)
-    decision = decide_mode(parameters.mode, active, features, recipe, as_of, policy)
+    decision = decide_mode(parameters.mode, active, sample, recipe, as_of, policy)
     logger = get_run_logger()
     logger.info("mode %s: %s", decision.mode, "; ".join(decision.reasons))
     update_run(engine, run_id, mode=decision.mode, mode_reasons=decision.reasons)
     if decision.mode == "reassign":
         assert active is not None
-        return reassign(features, active)
-    assignment = train_model(features, recipe, as_of=as_of, previous=active, next_segment_id=next_id)
+        return reassign(sample, active)
+    assignment = train_model(sample, recipe, as_of=as_of, previous=active, next_segment_id=next_id)
     with engine.begin() as connection:
         registry.insert_candidate(connection, assignment.model, run_id)
     for reason in assignment.model.metrics["selection"]["reasons"]:
@@ -172,9 +174,9 @@ def train_or_reassign(engine: Engine, run_id: int, features, recipe: Recipe, par
 
 
 @pipeline_task("publish")
-def publish_segments(engine: Engine, run_id: int, features, assignment: Assignment, dry_run: bool) -> int:
-    staged = stage(engine, features["customer_id"].to_numpy(), assignment, run_id, now_utc())
-    audit(engine, run_id=run_id, model_version=assignment.model.model_version, expected_rows=len(features))
+def publish_segments(engine: Engine, run_id: int, modelled: int, assignment: Assignment, dry_run: bool) -> int:
+    staged = stage(engine, assignment.model, run_id, now_utc())
+    audit(engine, run_id=run_id, model_version=assignment.model.model_version, expected_rows=modelled)
     if dry_run:
         get_run_logger().info("dry run: %s customers staged and audited, nothing published", staged)
         return 0
@@ -265,13 +267,13 @@ def nightly_segmentation(parameters: RunParameters = RunParameters()) -> dict:  
                     validation = validate(engine, settings, run_id, recipe, config, as_of, contract.result())
                 update_run(engine, run_id, rows_quarantined=validation.quarantined)
                 with clock.stage("build-features"):
-                    features = build_features(engine, settings, run_id, recipe, as_of, extracted.snapshot_date)
-                update_run(engine, run_id, rows_modelled=len(features))
+                    modelled = build_features(engine, settings, run_id, recipe, as_of, extracted.snapshot_date)
+                update_run(engine, run_id, rows_modelled=modelled.count)
                 with clock.stage("train-or-reassign"):
-                    assignment = train_or_reassign(engine, run_id, features, recipe, parameters, as_of)
+                    assignment = train_or_reassign(engine, run_id, modelled.sample, recipe, parameters, as_of)
                 update_run(engine, run_id, model_version=assignment.model.model_version)
                 with clock.stage("publish"):
-                    published = publish_segments(engine, run_id, features, assignment, parameters.dry_run)
+                    published = publish_segments(engine, run_id, modelled.count, assignment, parameters.dry_run)
                 update_run(engine, run_id, rows_published=published, timings=clock.seconds)
                 finish_run(engine, run_id, status="succeeded")
                 with clock.stage("report"):

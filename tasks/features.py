@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date
 from functools import partial
 
@@ -57,21 +58,33 @@ def compute_features(engine: Engine, recipe: Recipe, *, as_of: date, snapshot_da
     return inserted
 
 
+@dataclass(frozen=True)
+class ModelledCustomers:
+    """The customers a run models: how many, and the sample of their features the model stage reads."""
+
+    count: int
+    sample: pd.DataFrame
+
+
 # Columns the model stage reads besides the recipe's features: cluster_summary and the segment names.
 SUMMARY_COLUMNS = ["recency_days", "frequency", "monetary", "tenure_days", "campaign_acceptances"]
 
 
 def model_columns(recipe: Recipe) -> list[str]:
-    """The feature columns the train/reassign stage needs in memory (published columns stay in SQL)."""
+    """The feature columns the train/reassign stage reads, for its sample (the published rows are scored
+    and assembled in SQL)."""
     return [column for column in FEATURE_COLUMNS if column in recipe.feature_names or column in SUMMARY_COLUMNS]
 
 
 def read_features(engine: Engine, columns: list[str] | None = None,
-                  progress: Callable[[int, float], None] | None = None) -> pd.DataFrame:
+                  progress: Callable[[int, float], None] | None = None, *, sample: int | None = None,
+                  seed: int = 0) -> pd.DataFrame:
     """The run's (committed) features, ordered by customer id (the same data always gives the same result).
 
     Read through ADBC into float64 arrays (tasks.sql.read_arrays): memory is the arrays themselves.
-    `columns` (default: all) limits what is read; missing income arrives as NaN.
+    `columns` (default: all) limits what is read; missing income arrives as NaN. With `sample`, a run of
+    more customers reads about that many: those whose id hashes (with `seed`) into the matching share of
+    the hash range, so the same customers give the same sample whatever the table's order.
     """
     wanted = [column for column in FEATURE_COLUMNS if columns is None or column in columns]
     selected = ", ".join(["customer_id"] + [f"coalesce({quote_identifier(column)}, 'NaN') AS {quote_identifier(column)}"
@@ -79,6 +92,18 @@ def read_features(engine: Engine, columns: list[str] | None = None,
                          + (["coalesce(response, 0::smallint) AS response"] if columns is None else []))
     kinds = {"customer_id": "i8", **{column: "f8" for column in wanted},
              **({"response": "i2"} if columns is None else {})}
+    count_query = f"SELECT count(*) FROM {FEATURES_TABLE}"
+    if sample is not None:
+        with engine.connect() as connection:
+            modelled = int(connection.exec_driver_sql(count_query).scalar_one())
+        if modelled > sample:
+            # hashint8extended spreads ids uniformly over the bigint range: below this bound lies `share`.
+            share = sample / modelled
+            bound = int(-(2 ** 63) + share * 2 ** 64)
+            arrays = read_arrays(engine, f"SELECT {selected} FROM {FEATURES_TABLE} "
+                                         f"WHERE hashint8extended(customer_id, {int(seed)}) < {bound} "
+                                         "ORDER BY customer_id", None, kinds, progress=progress)
+            return pd.DataFrame(arrays, copy=False)
     arrays = read_arrays(engine, f"SELECT {selected} FROM {FEATURES_TABLE} ORDER BY customer_id",
-                         f"SELECT count(*) FROM {FEATURES_TABLE}", kinds, progress=progress)
+                         count_query, kinds, progress=progress)
     return pd.DataFrame(arrays, copy=False)

@@ -15,15 +15,17 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from functools import partial
 
-import numpy as np
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from tasks import registry
 from tasks.database import PARALLEL_PARTS, concurrently, in_parallel
 from tasks.errors import AuditFailedError
+from tasks.features import FEATURES_TABLE
+from tasks.registry import StoredModel
+from tasks.scoring import scoring_sql
 from tasks.segments import SPEND_WINDOW_YEARS
-from tasks.sql import analyze_for_planning, copy_in_arrays, indexes_built_afterwards, read_sql
+from tasks.sql import analyze_for_planning, indexes_built_afterwards, read_sql
 from tasks.train import Assignment
 
 STAGING_TABLE = "segmentation_work.customer_segments_staging"
@@ -36,48 +38,36 @@ class AuditCheck:
     detail: str
 
 
-def stage(engine: Engine, customer_ids: np.ndarray, assignment: Assignment, run_id: int,
-          assigned_at: datetime, parts: int = PARALLEL_PARTS) -> int:
-    """A new staging table with this run's assignments; returns the rows staged.
+def stage(engine: Engine, model: StoredModel, run_id: int, assigned_at: datetime,
+          parts: int = PARALLEL_PARTS) -> int:
+    """A new staging table with every modelled customer of the run placed by `model`; returns the rows staged.
 
-    The model stage knows, per customer, only a cluster index and a distance; the published features
-    are in segmentation_work.customer_features and the names in segmentation.model_segments. So only
-    three numeric columns cross the wire (binary COPY into a temporary table) and the staged rows are
-    assembled set-based in the database (sql/publish/stage_assignments.sql). The customers are split into
-    `parts` ranges of ids, each staged at once by its own connection into its own partition (one INSERT
-    keeps one core busy; a table created and filled in one transaction skips the WAL).
+    The customers are placed in the database: the model's preprocessing and centroids become SQL
+    expressions (tasks/scoring.py) over segmentation_work.customer_features, and the staged rows are
+    assembled there with the model's named segments (sql/publish/stage_assignments.sql), so no customer
+    crosses the wire. The ids are split into `parts` ranges, each staged at once by its own connection into
+    its own partition (one INSERT keeps one core busy; a table created and filled in one transaction skips
+    the WAL).
     """
-    order = np.argsort(customer_ids, kind="stable") if np.any(np.diff(customer_ids) <= 0) else slice(None)
-    ids = np.asarray(customer_ids, dtype="int64")[order]
-    labels = np.asarray(assignment.labels, dtype="int32")[order]
-    distances = np.asarray(assignment.distances, dtype="float64")[order]
+    scoring = scoring_sql(model.preprocessing, model.centroids)
     with engine.begin() as connection:
         connection.exec_driver_sql(read_sql("publish/staging_table.sql"))
-        # Statistics for the join's plan (a handful of rows autovacuum never analyses): without them the
-        # segments' join looks selective and the features are joined by millions of index lookups. Here,
-        # once: two connections analysing one table wait for each other.
+        # Statistics for the join's plan (a handful of rows autovacuum never analyses). Here, once: two
+        # connections analysing one table wait for each other.
         connection.exec_driver_sql("ANALYZE segmentation.model_segments")
-    # Equal ids (which the audit then rejects) stay in one range: a range starts at an id's first row.
-    starts = sorted({0} | {int(np.searchsorted(ids, ids[len(ids) * part // parts]))
-                           for part in range(1, min(parts, len(ids)))})
-    ranges = [StagingRange(part, ids, start, stop)
-              for part, (start, stop) in enumerate(zip(starts, starts[1:] + [len(ids)]))]
-    parameters = {"run_id": run_id, "model_version": assignment.model.model_version, "assigned_at": assigned_at}
+        ranges = [StagingRange(part, lower, upper)
+                  for part, (lower, upper) in enumerate(_id_ranges(connection, parts))]
+    statement = read_sql("publish/stage_assignments.sql")
+    parameters = {"run_id": run_id, "model_version": model.model_version, "assigned_at": assigned_at,
+                  **scoring.parameters}
 
     def stage_range(staged: StagingRange) -> int:
         with engine.begin() as connection:
             connection.exec_driver_sql(read_sql("publish/staging_partition.sql").format(
                 partition=staged.table, range_check=staged.check()))
-            connection.exec_driver_sql(
-                "CREATE TEMPORARY TABLE run_assignments (customer_id bigint, cluster_index integer, "
-                "distance_to_centroid double precision) ON COMMIT DROP")
-            part = slice(staged.start, staged.stop)
-            copy_in_arrays(connection, "run_assignments", {
-                "customer_id": ids[part], "cluster_index": labels[part], "distance_to_centroid": distances[part]})
-            analyze_for_planning(connection, "run_assignments")
-            return connection.exec_driver_sql(
-                read_sql("publish/stage_assignments.sql").format(partition=staged.table),
-                {**parameters, "first_id": staged.first_id, "last_id": staged.last_id}).rowcount
+            return connection.exec_driver_sql(statement.format(
+                partition=staged.table, id_range=staged.check(), scaled=scoring.scaled, partial=scoring.partial,
+                nearest=scoring.nearest, cluster_index=scoring.cluster_index), parameters).rowcount
 
     staged_rows = sum(in_parallel([partial(stage_range, staged) for staged in ranges]))
     with engine.begin() as connection:
@@ -91,42 +81,45 @@ def stage(engine: Engine, customer_ids: np.ndarray, assignment: Assignment, run_
     return staged_rows
 
 
+# Customer ids sampled to split the run's customers into ranges of about equal size.
+ID_SAMPLE_ROWS = 100_000
+
+
+def _id_ranges(connection: sa.Connection, parts: int) -> list[tuple[int | None, int | None]]:
+    """`parts` ranges of customer ids, [lower, upper), None for an open end, cut at quantiles of a sample of
+    the features' ids (whole pages: cheap at any size). Equal cuts merge, so there may be fewer."""
+    if parts <= 1:
+        return [(None, None)]
+    estimated = connection.scalar(sa.text("SELECT reltuples FROM pg_class WHERE oid = CAST(:table AS regclass)"),
+                                  {"table": FEATURES_TABLE})
+    percent = 100.0 if not estimated or estimated <= ID_SAMPLE_ROWS else 100.0 * ID_SAMPLE_ROWS / estimated
+    cuts = connection.scalar(sa.text(
+        f"SELECT percentile_disc(CAST(:fractions AS float8[])) WITHIN GROUP (ORDER BY customer_id) "
+        f"FROM {FEATURES_TABLE} TABLESAMPLE SYSTEM (:percent) REPEATABLE (0)"),
+        {"fractions": [part / parts for part in range(1, parts)], "percent": percent}) or []
+    bounds = [None, *sorted({int(cut) for cut in cuts if cut is not None}), None]
+    return list(zip(bounds, bounds[1:]))
+
+
 @dataclass(frozen=True)
 class StagingRange:
-    """The customers ids[start:stop] (sorted ids), staged into their own partition of the staging table."""
+    """The customers with lower <= id < upper (None: no bound), staged into their own partition."""
 
     part: int
-    ids: np.ndarray
-    start: int
-    stop: int
+    lower: int | None
+    upper: int | None
 
     @property
     def table(self) -> str:
         return f"{STAGING_TABLE}_p{self.part}"
 
-    @property
-    def first_id(self) -> int:
-        return int(self.ids[self.start]) if self.stop > self.start else 0
-
-    @property
-    def last_id(self) -> int:
-        return int(self.ids[self.stop - 1]) if self.stop > self.start else -1
-
-    def _lower(self) -> int | None:  # the first range reaches down to MINVALUE, the last up to MAXVALUE
-        return int(self.ids[self.start]) if self.start > 0 else None
-
-    def _upper(self) -> int | None:
-        return int(self.ids[self.stop]) if self.stop < len(self.ids) else None
-
     def bound(self) -> str:
-        lower, upper = self._lower(), self._upper()
-        return (f"FOR VALUES FROM ({'MINVALUE' if lower is None else lower}) "
-                f"TO ({'MAXVALUE' if upper is None else upper})")
+        return (f"FOR VALUES FROM ({'MINVALUE' if self.lower is None else int(self.lower)}) "
+                f"TO ({'MAXVALUE' if self.upper is None else int(self.upper)})")
 
     def check(self) -> str:
-        lower, upper = self._lower(), self._upper()
-        conditions = ([f"customer_id >= {lower}"] if lower is not None else []) + \
-                     ([f"customer_id < {upper}"] if upper is not None else [])
+        conditions = ([f"customer_id >= {int(self.lower)}"] if self.lower is not None else []) + \
+                     ([f"customer_id < {int(self.upper)}"] if self.upper is not None else [])
         return " AND ".join(conditions) or "true"
 
 

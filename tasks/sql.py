@@ -131,36 +131,45 @@ def libpq_uri(url: sa.URL) -> str:
     return url.set(drivername="postgresql").render_as_string(hide_password=False)
 
 
-def read_arrays(engine: Engine, query: str, count_query: str, columns: dict[str, str],
+def read_arrays(engine: Engine, query: str, count_query: str | None, columns: dict[str, str],
                 progress: Callable[[int, float], None] | None = None) -> dict[str, np.ndarray]:
     """Run `query` and return one numpy array per selected column, in order.
 
     ADBC's PostgreSQL driver reads the rows by binary COPY and decodes them into Arrow record batches in
     C++; each batch is copied into arrays preallocated from `count_query`'s count, so memory is the
     arrays plus one batch. (psycopg hands Python one COPY message per row: at ~1.7 us each, reading ten
-    million customers was bound by this process's CPU.) `columns` maps each selected column to its numpy
-    kind ("f8", "i8", "i4", "i2"). Values must not be NULL (select coalesce(x, 'NaN') for floats). It
-    opens its own connection: only committed rows are visible.
+    million customers was bound by this process's CPU.) Without `count_query` (a small result that would
+    cost a second scan to count) the batches are kept and joined at the end. `columns` maps each selected
+    column to its numpy kind ("f8", "i8", "i4", "i2"). Values must not be NULL (select coalesce(x, 'NaN')
+    for floats). It opens its own connection: only committed rows are visible.
     """
     import adbc_driver_postgresql.dbapi as adbc  # noqa: PLC0415 (pyarrow is a heavy import)
 
     started, filled = time.perf_counter(), 0
     with adbc.connect(libpq_uri(engine.url)) as connection, connection.cursor() as cursor:
-        cursor.execute(count_query)
-        rows = int(cursor.fetchone()[0])
-        arrays = {name: np.empty(rows, dtype=kind) for name, kind in columns.items()}
+        rows = None
+        if count_query is not None:
+            cursor.execute(count_query)
+            rows = int(cursor.fetchone()[0])
+        batches: dict[str, list[np.ndarray]] = {name: [] for name in columns}
+        arrays = {name: np.empty(rows or 0, dtype=kind) for name, kind in columns.items()}
         cursor.execute(query)
         for batch in cursor.fetch_record_batch():
-            if filled + batch.num_rows > rows:
+            if rows is not None and filled + batch.num_rows > rows:
                 raise ValueError(f"the query returned more than the {rows} rows counted")
             for position, name in enumerate(columns):
                 values = batch.column(position)
                 if values.null_count:
                     raise ValueError(f"column {name} has NULL values; select coalesce({name}, ...) instead")
-                arrays[name][filled:filled + batch.num_rows] = values.to_numpy(zero_copy_only=False)
+                if rows is None:
+                    batches[name].append(values.to_numpy(zero_copy_only=False).astype(columns[name], copy=False))
+                else:
+                    arrays[name][filled:filled + batch.num_rows] = values.to_numpy(zero_copy_only=False)
             filled += batch.num_rows
             if progress and batch.num_rows:
                 progress(filled, time.perf_counter() - started)
+    if rows is None:
+        return {name: np.concatenate(parts) if parts else arrays[name] for name, parts in batches.items()}
     if filled != rows:
         raise ValueError(f"the query returned {filled} rows, {rows} were counted")
     return arrays

@@ -73,6 +73,9 @@ def decide_mode(requested: str, active: StoredModel | None, features: pd.DataFra
 
 @dataclass
 class Assignment:
+    """A model and the places it gives the customers of the frame it saw (the run's sample of features:
+    every customer is placed again in the database when the run is staged, tasks/publish.py)."""
+
     model: StoredModel
     labels: np.ndarray  # cluster index per customer, aligned with the feature frame
     distances: np.ndarray

@@ -44,9 +44,9 @@ def run_pipeline(engine: Engine, recipe: Recipe = FOUR_SEGMENTS, mode: str = "au
     try:
         extracted = extract_customers(engine, SourceMapping(), today=date.today())
         current = "build-features"
-        compute_features(engine, recipe, as_of=extracted.snapshot_date, snapshot_date=extracted.snapshot_date,
-                         run_id=run_id)
-        features = read_features(engine)
+        modelled = compute_features(engine, recipe, as_of=extracted.snapshot_date,
+                                    snapshot_date=extracted.snapshot_date, run_id=run_id)
+        features = read_features(engine, sample=recipe.training_sample, seed=recipe.random_state)
         with engine.connect() as connection:
             active = registry.read_active_model(connection)
             next_id = registry.next_segment_id(connection)
@@ -61,10 +61,10 @@ def run_pipeline(engine: Engine, recipe: Recipe = FOUR_SEGMENTS, mode: str = "au
                 registry.insert_candidate(connection, assignment.model, run_id)
         update_run(engine, run_id, mode=decision.mode, model_version=assignment.model.model_version)
         current = "publish"
-        stage(engine, features["customer_id"].to_numpy(), assignment, run_id, now_utc())
+        stage(engine, assignment.model, run_id, now_utc())
         if before_audit is not None:
             before_audit(engine)
-        audit(engine, run_id=run_id, model_version=assignment.model.model_version, expected_rows=len(features))
+        audit(engine, run_id=run_id, model_version=assignment.model.model_version, expected_rows=modelled)
         published = publish(engine, run_id=run_id, assignment=assignment, after_step=after_step)
         update_run(engine, run_id, rows_published=published)
         finish_run(engine, run_id, status="succeeded")
@@ -154,7 +154,7 @@ def test_history_adds_rows_only_when_a_segment_or_tier_changes(loaded):
     assignment = reassign(features, model)
     with pytest.raises(AuditFailedError, match="nothing is staged"):
         publish(loaded, run_id=second, assignment=assignment)
-    stage(loaded, features["customer_id"].to_numpy(), assignment, second, now_utc())
+    stage(loaded, model, second, now_utc())
     audit(loaded, run_id=second, model_version=model.model_version, expected_rows=len(features))
     assert publish(loaded, run_id=second, assignment=assignment) == customers
     assert rows(loaded, "SELECT * FROM segmentation.segment_history ORDER BY customer_id") == history_before
@@ -273,7 +273,7 @@ def test_the_rows_do_not_depend_on_how_many_connections_build_them(loaded):
                          run_id=run_id, parts=parts)
         features = read_features(loaded)
         assignment = reassign(features, active)
-        staged = stage(loaded, features["customer_id"].to_numpy(), assignment, run_id, now_utc(), parts=parts)
+        staged = stage(loaded, active, run_id, now_utc(), parts=parts)
         built[parts] = (extracted.rows, rows(loaded, extract_query), features, staged, rows(loaded, staged_query))
     (rows_one, extract_one, features_one, staged_one, segments_one) = built[1]
     (rows_three, extract_three, features_three, staged_three, segments_three) = built[3]
@@ -291,6 +291,31 @@ def test_the_rows_do_not_depend_on_how_many_connections_build_them(loaded):
     assert [name for name, _ in partitions] == [f"customer_segments_published_p{part}" for part in range(3)]
     assert partitions[0][1].startswith("FOR VALUES FROM (MINVALUE)") and partitions[2][1].endswith("TO (MAXVALUE)")
     assert scalar(loaded, "SELECT count(*) FROM segmentation.customer_segments") == 2240
+
+
+def test_a_model_fitted_on_a_sample_places_every_customer(loaded):
+    """Above the recipe's training_sample the model stage reads a sample of the features, the same one for
+    the same customers; staging then places every customer in the database, as Python would."""
+    recipe = FOUR_SEGMENTS.model_copy(update={"training_sample": 500})
+    run_pipeline(loaded, recipe, mode="retrain")
+    sample = read_features(loaded, sample=500, seed=recipe.random_state)
+    everyone = read_features(loaded)
+    assert 400 < len(sample) < 600 and sample["customer_id"].is_monotonic_increasing
+    assert sample.equals(read_features(loaded, sample=500, seed=recipe.random_state))
+    assert set(sample["customer_id"]) < set(everyone["customer_id"])
+    assert read_features(loaded, sample=5000, seed=recipe.random_state).equals(everyone)  # fewer: all of them
+    with loaded.connect() as connection:
+        model = registry.read_active_model(connection)
+    assert model.training_rows == min(len(sample), 500)
+
+    in_python = reassign(everyone, model)
+    segment_of = {label.cluster_index: label.segment_id for label in model.segments}
+    published = rows(loaded, "SELECT customer_id, segment_id, distance_to_centroid "
+                             "FROM segmentation.customer_segments ORDER BY customer_id")
+    assert [(customer, segment) for customer, segment, _ in published] == [
+        (int(customer), segment_of[int(cluster)]) for customer, cluster in zip(everyone["customer_id"],
+                                                                                in_python.labels, strict=True)]
+    np.testing.assert_allclose([row[2] for row in published], in_python.distances, rtol=1e-9, atol=1e-9)
 
 
 def test_a_first_publish_builds_the_history_indexes_after_the_rows(loaded):
@@ -408,9 +433,11 @@ def test_scoring_in_the_database_agrees_with_python_on_every_customer(loaded, re
     if recipe.capping.method == "none":  # unbounded caps are stored as JSON null (jsonb has no Infinity)
         assert all(step["cap_low"] is None and step["cap_high"] is None for step in stored)
         assert np.isinf([f.cap_high for f in model.preprocessing.features]).all()
-    # The published rows are what the database function gives.
-    assert rows(loaded, "SELECT customer_id, segment_id, tier FROM segmentation.customer_segments "
-                        "ORDER BY customer_id") == expected
+    # The published rows, placed in bulk when they were staged (tasks/scoring.py), agree too.
+    published = rows(loaded, "SELECT customer_id, segment_id, tier, distance_to_centroid "
+                             "FROM segmentation.customer_segments ORDER BY customer_id")
+    assert [row[:3] for row in published] == expected
+    np.testing.assert_allclose([row[3] for row in published], in_python.distances, rtol=1e-9, atol=1e-9)
 
 
 def test_scoring_raw_values_needs_every_model_feature(loaded):

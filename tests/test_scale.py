@@ -75,7 +75,7 @@ def test_benchmark_runs_at_a_tiny_size_and_writes_its_tables(clean_db, tmp_path)
     assert all(float(row["seconds"]) > 0 and int(row["peak_rss_mb"]) > 0 for row in totals.values())
     assert float(totals["reassign"]["ratio_to_floor"]) > 0 and float(totals["reassign"]["baseline_over_run"]) > 0
     stages = {row["stage"] for row in rows if row["scenario"] == "reassign"}
-    assert {"extract", "validate", "read-features", "train-or-reassign", "stage", "publish"} <= stages
+    assert {"extract", "validate", "read-sample", "train-or-reassign", "stage", "publish"} <= stages
     assert "| 2,000 |" in (tmp_path / "results.md").read_text()
     # The pipeline really ran: every customer that passed validation is published.
     with clean_db.connect() as connection:
