@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from tasks import registry
-from tasks.database import PARALLEL_PARTS, concurrently, in_parallel
+from tasks.database import PARALLEL_PARTS, in_parallel
 from tasks.errors import AuditFailedError
 from tasks.features import FEATURES_TABLE
 from tasks.registry import StoredModel
@@ -167,32 +167,43 @@ def publish(engine: Engine, *, run_id: int, assignment: Assignment,
             after_step: Callable[[str], None] | None = None) -> int:
     """Make the staged rows the current segments, activate a newly trained model, record the history of
     segment and tier changes, add profiles. `after_step(step)` runs inside the still-open transaction
-    after each step (tests use it to look from another connection)."""
+    after each step (tests use it to look from another connection).
+
+    What the transaction writes is computed first, on parallel connections, from the staged rows (committed,
+    untouched until the swap) and the history: its changes, one work table per staging partition, and the
+    segments' profiles. The transaction then applies them and swaps the partitions in.
+    """
     reached = after_step or (lambda _step: None)
-    with engine.begin() as connection:
+    with engine.connect() as connection:
         if connection.scalar(sa.text("SELECT to_regclass(:table)"), {"table": STAGING_TABLE}) is None:
             raise AuditFailedError("nothing is staged to publish (the staged rows were published already, or "
                                    "never staged): stage and audit the run's assignments first")
+        partitions = connection.execute(sa.text(
+            "SELECT inhrelid::regclass::text AS name, pg_get_partition_constraintdef(inhrelid) AS range "
+            "FROM pg_inherits WHERE inhparent = CAST(:table AS regclass) ORDER BY 1"), {"table": STAGING_TABLE}).all()
+    changes = [f"segmentation_work.history_changes_p{part}" for part in range(len(partitions))]
+
+    def find_changes(table: str, partition: sa.Row) -> None:
+        with engine.begin() as connection:
+            connection.exec_driver_sql(read_sql("publish/history_changes.sql").format(
+                changes=table, partition=partition.name, partition_range=partition.range or "true"))
+
+    def profile_rows() -> list[dict]:
+        with engine.connect() as reader:
+            return [dict(row) for row in reader.exec_driver_sql(read_sql("publish/segment_profiles.sql"), {
+                "run_id": run_id, "window_years": SPEND_WINDOW_YEARS}).mappings()]
+
+    *_, profiles = in_parallel([*(partial(find_changes, table, partition)
+                                  for table, partition in zip(changes, partitions, strict=True)), profile_rows])
+    all_changes = "(" + " UNION ALL ".join(f"SELECT * FROM {table}" for table in changes) + ")"
+    with engine.begin() as connection:
         if assignment.trained:
             registry.activate(connection, assignment.model.model_version)
-
-        def record_history() -> None:
-            # It compares the staged rows with each customer's current history row. Into an empty history
-            # (a first publish) every customer is a new row: its indexes are built after them.
-            empty_history = not connection.scalar(sa.text(
-                "SELECT EXISTS (SELECT 1 FROM segmentation.segment_history)"))
-            with indexes_built_afterwards(connection, "segmentation.segment_history") if empty_history \
-                    else nullcontext():
-                connection.exec_driver_sql(read_sql("publish/segment_history.sql"))
-
-        def profile_rows() -> list[dict]:
-            # Only reads the staged rows (committed, untouched until the swap): on another connection, at
-            # once with the history, which keeps this transaction's process busy.
-            with engine.connect() as reader:
-                return [dict(row) for row in reader.exec_driver_sql(read_sql("publish/segment_profiles.sql"), {
-                    "run_id": run_id, "window_years": SPEND_WINDOW_YEARS}).mappings()]
-
-        _, profiles = concurrently(record_history, profile_rows)
+        # Into an empty history (a first publish) every customer is a new row: its indexes are built after them.
+        empty_history = not connection.scalar(sa.text("SELECT EXISTS (SELECT 1 FROM segmentation.segment_history)"))
+        with indexes_built_afterwards(connection, "segmentation.segment_history") if empty_history \
+                else nullcontext():
+            connection.exec_driver_sql(read_sql("publish/segment_history.sql").format(changes=all_changes))
         reached("segment_history")
         if profiles:
             columns = list(profiles[0])  # the query's own column names, segment_profiles' columns
@@ -205,6 +216,8 @@ def publish(engine: Engine, *, run_id: int, assignment: Assignment,
             "SELECT sum(customers) FROM segmentation.segment_profiles WHERE run_id = :run_id"), {"run_id": run_id}))
         connection.exec_driver_sql(read_sql("publish/swap_partition.sql"))
         reached("customer_segments")
+        for table in changes:
+            connection.exec_driver_sql(f"DROP TABLE {table}")
         return published
 
 

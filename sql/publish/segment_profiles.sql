@@ -1,7 +1,7 @@
 -- segment_profiles of a run, from the audited rows it is publishing (the staging table, all of this run):
 -- one row per segment, in segment_profiles' columns. Parameters: run_id, window_years. It only reads the
--- staged rows, so another connection computes it while the publish transaction records the history
--- (tasks/publish.py), which inserts the rows.
+-- staged rows, so another connection computes it before the publish transaction, at once with the
+-- history's changes (tasks/publish.py); the transaction inserts the rows.
 -- The scan groups by segment id alone and sums: grouping by the name, tier and action texts and using
 -- avg() (which also accumulates squares) took twice as long at ten million customers. The texts are the
 -- model's (the audit checked every staged segment, name and tier against segmentation.model_segments).
