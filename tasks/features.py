@@ -18,6 +18,7 @@ from tasks.sql import analyze_for_planning, page_ranges, quote_identifier, read_
 
 FEATURE_COLUMNS = list(FEATURE_CATALOG)
 FEATURES_TABLE = "segmentation_work.customer_features"
+FEATURES_KEY = "customer_features_pkey"
 
 
 def feature_parameters(recipe: Recipe, as_of: date, snapshot_date: date, run_id: int) -> dict[str, object]:
@@ -32,16 +33,16 @@ def feature_parameters(recipe: Recipe, as_of: date, snapshot_date: date, run_id:
 
 def compute_features(engine: Engine, recipe: Recipe, *, as_of: date, snapshot_date: date, run_id: int,
                      parts: int = PARALLEL_PARTS) -> int:
-    """Fill segmentation_work.customer_features for the extract's customers validation did not quarantine.
+    """Fill segmentation_work.customer_features for the extract's customers validation did not quarantine;
+    returns how many. Its primary key is built afterwards by key_features.
 
     The extract is split into `parts` ranges of pages, each computed by its own connection at once (one
-    INSERT ... SELECT keeps one core busy). The primary key is dropped for the load and built once
-    afterwards: one sorted build instead of an index insertion per customer (and a repeated customer
-    still fails it). Only committed extracts are seen.
+    INSERT ... SELECT keeps one core busy). Only committed extracts are seen.
     """
     with engine.begin() as connection:
         connection.exec_driver_sql(f"TRUNCATE {FEATURES_TABLE}")
-        connection.exec_driver_sql(f"ALTER TABLE {FEATURES_TABLE} DROP CONSTRAINT IF EXISTS customer_features_pkey")
+        connection.exec_driver_sql(f"ALTER TABLE {FEATURES_TABLE} DROP CONSTRAINT IF EXISTS {FEATURES_KEY}")
+        connection.exec_driver_sql(f"DROP INDEX IF EXISTS segmentation_work.{FEATURES_KEY}")  # a run cut short
         ranges = page_ranges(connection, EXTRACT_TABLE, parts)
     statement = f"INSERT INTO {FEATURES_TABLE} " + read_sql("features/customer_features.sql")
     parameters = feature_parameters(recipe, as_of, snapshot_date, run_id)
@@ -52,10 +53,19 @@ def compute_features(engine: Engine, recipe: Recipe, *, as_of: date, snapshot_da
 
     inserted = sum(in_parallel([partial(insert, rows) for rows in ranges]))
     with engine.begin() as connection:
-        connection.exec_driver_sql(
-            f"ALTER TABLE {FEATURES_TABLE} ADD CONSTRAINT customer_features_pkey PRIMARY KEY (customer_id)")
         analyze_for_planning(connection, FEATURES_TABLE)
     return inserted
+
+
+def key_features(engine: Engine) -> None:
+    """The features' primary key, built once after the load (one sorted build instead of an insertion per
+    customer; a repeated customer fails it). First as a unique index, which lets readers of the table (the
+    features suite, the model's sample) go on while it is built; then made the key, a moment's lock."""
+    with engine.begin() as connection:
+        connection.exec_driver_sql(f"CREATE UNIQUE INDEX {FEATURES_KEY} ON {FEATURES_TABLE} (customer_id)")
+    with engine.begin() as connection:
+        connection.exec_driver_sql(
+            f"ALTER TABLE {FEATURES_TABLE} ADD CONSTRAINT {FEATURES_KEY} PRIMARY KEY USING INDEX {FEATURES_KEY}")
 
 
 @dataclass(frozen=True)

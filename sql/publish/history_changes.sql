@@ -7,7 +7,7 @@
 -- work table this creates, {partition} the staging partition, {partition_range} its partition constraint
 -- (pg_get_partition_constraintdef: a condition on customer_id). No parameters.
 DROP TABLE IF EXISTS {changes};
-CREATE UNLOGGED TABLE {changes} AS
+CREATE UNLOGGED TABLE {changes} WITH (autovacuum_enabled = false) AS
 SELECT coalesce(s.customer_id, h.customer_id) AS customer_id,
        h.customer_id IS NOT NULL AS close_current,
        s.customer_id IS NOT NULL AS open_new,
