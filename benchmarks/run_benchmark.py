@@ -204,7 +204,7 @@ def run_pipeline(engine, settings, meter: Meter, mode: str) -> int:
         update_run(engine, run_id, as_of=as_of, rows_extracted=extracted.rows)
         with meter.stage("validate"):
             report = validate_rows(engine, run_id=run_id, recipe=recipe, config=config, as_of=as_of,
-                                   docs_dir=docs_dir)
+                                   docs_dir=docs_dir, extracted=extracted.rows)
             store_outcomes(engine, run_id, report.outcomes)
         update_run(engine, run_id, rows_quarantined=report.quarantined)
         modelled = meter.size - report.quarantined

@@ -122,9 +122,10 @@ def check_source_contract(engine: Engine, settings: Settings, mapping: SourceMap
 
 @pipeline_task("validate")
 def validate(engine: Engine, settings: Settings, run_id: int, recipe: Recipe, config: ValidationConfig,
-             as_of: date, contract: list[ExpectationOutcome]) -> ValidationReport:
+             as_of: date, contract: list[ExpectationOutcome], extracted: int) -> ValidationReport:
     docs_dir = settings.state_dir / "data_docs"
-    report = validate_rows(engine, run_id=run_id, recipe=recipe, config=config, as_of=as_of, docs_dir=docs_dir)
+    report = validate_rows(engine, run_id=run_id, recipe=recipe, config=config, as_of=as_of, docs_dir=docs_dir,
+                           extracted=extracted)
     store_outcomes(engine, run_id, report.outcomes)
     report.outcomes = contract + report.outcomes
     report.docs_index = docs_dir / "index.html"
@@ -266,7 +267,8 @@ def nightly_segmentation(parameters: RunParameters = RunParameters()) -> dict:  
                 as_of = parameters.as_of or extracted.snapshot_date
                 update_run(engine, run_id, as_of=as_of, rows_extracted=extracted.rows)
                 with clock.stage("validate"):
-                    validation = validate(engine, settings, run_id, recipe, config, as_of, contract.result())
+                    validation = validate(engine, settings, run_id, recipe, config, as_of, contract.result(),
+                                          extracted.rows)
                 update_run(engine, run_id, rows_quarantined=validation.quarantined)
                 with clock.stage("build-features"):
                     modelled = build_features(engine, settings, run_id, recipe, as_of, extracted.snapshot_date)

@@ -203,7 +203,8 @@ def publish(engine: Engine, *, run_id: int, assignment: Assignment,
         empty_history = not connection.scalar(sa.text("SELECT EXISTS (SELECT 1 FROM segmentation.segment_history)"))
         with indexes_built_afterwards(connection, "segmentation.segment_history") if empty_history \
                 else nullcontext():
-            connection.exec_driver_sql(read_sql("publish/segment_history.sql").format(changes=all_changes))
+            connection.exec_driver_sql(read_sql("publish/segment_history.sql").format(
+                changes=all_changes, order="" if empty_history else "ORDER BY customer_id"))
         reached("segment_history")
         if profiles:
             columns = list(profiles[0])  # the query's own column names, segment_profiles' columns

@@ -277,20 +277,22 @@ def row_parameters(config: ValidationConfig, as_of: date) -> dict[str, Any]:
 
 
 def validate_rows(engine: Engine, *, run_id: int, recipe: Recipe, config: ValidationConfig, as_of: date,
-                  docs_dir: Path | None) -> ValidationReport:
+                  docs_dir: Path | None, extracted: int | None = None) -> ValidationReport:
     """Row-level suite on the extract, and the quarantine of the failing customers the recipe does not keep.
 
     The two run at once: both only read the extract (the suite reports, the set-based pass quarantines).
+    `extracted` is the extract's row count when the caller knows it (else it is counted).
     """
     def quarantine() -> tuple[int, int, int]:
         duplicates = quarantine_rows(engine, run_id=run_id, recipe=recipe, config=config, as_of=as_of)
         with engine.connect() as connection:
             quarantined = connection.scalar(sa.text(
                 "SELECT count(*) FROM segmentation.quarantined_customers WHERE run_id = :run_id"), {"run_id": run_id})
-            extracted = connection.scalar(sa.text("SELECT count(*) FROM segmentation_work.customers_extract"))
-        return int(duplicates), int(quarantined), int(extracted)
+            rows = extracted if extracted is not None else connection.scalar(sa.text(
+                "SELECT count(*) FROM segmentation_work.customers_extract"))
+        return int(duplicates), int(quarantined), int(rows)
 
-    (duplicates, quarantined, extracted), outcomes = concurrently(quarantine, lambda: run_suite(
+    (duplicates, quarantined, rows), outcomes = concurrently(quarantine, lambda: run_suite(
         engine, suite_name="source_rows", schema="segmentation_work", table="customers_extract",
         parameters=row_parameters(config, as_of), docs_dir=docs_dir))
     checks = quarantining_checks(recipe)
@@ -302,7 +304,7 @@ def validate_rows(engine: Engine, *, run_id: int, recipe: Recipe, config: Valida
                 "imputed" if outcome.reason == "missing_income" else "kept")
         else:
             outcome.action = "quarantined"
-    report = ValidationReport(outcomes, quarantined, duplicates, extracted)
+    report = ValidationReport(outcomes, quarantined, duplicates, rows)
     share = report.quarantined / max(report.extracted, 1)
     if share > config.max_quarantine_share:
         reasons = _quarantine_reason_counts(engine, run_id)

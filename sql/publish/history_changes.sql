@@ -3,8 +3,8 @@
 -- the pipeline's publish writes the history, and the run holds the pipeline's lock). One full join of the
 -- current history rows in the partition's range of ids with its staged rows finds every change at once: a
 -- current row to close (the customer moved segment or tier, or left: not staged) and a row to open (the
--- customer moved, is new, or is back in the source). Unchanged customers add nothing. {changes} is the
--- work table this creates, {partition} the staging partition, {partition_range} its partition constraint
+-- customer moved, is new, or is back in the source). Unchanged customers add nothing. The placeholders are
+-- the work table this creates, the staging partition, and its partition constraint
 -- (pg_get_partition_constraintdef: a condition on customer_id). No parameters.
 DROP TABLE IF EXISTS {changes};
 CREATE UNLOGGED TABLE {changes} WITH (autovacuum_enabled = false) AS
