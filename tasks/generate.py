@@ -33,7 +33,7 @@ from tasks.load import (
     sniff_delimiter,
 )
 from tasks.settings import SAMPLE_DATA
-from tasks.sql import copy_in_arrays, read_sql
+from tasks.sql import copy_in_arrays, read_sql, vacuum_after_load
 
 MIN_CUSTOMERS, MAX_CUSTOMERS = 1, 50_000_000
 GENERATE_CHUNK_ROWS = 100_000
@@ -215,6 +215,6 @@ def generate_customers(engine: Engine, customers: int, *, seed: int = 7, chunk_r
             written += size
             if progress:
                 progress(written, time.perf_counter() - started)
-        connection.exec_driver_sql("ANALYZE source.customers")
+    vacuum_after_load(engine, "source.customers")
     return GenerateResult(load_id, written, missing, odd_years, profile.currency, snapshot,
                           time.perf_counter() - started)

@@ -24,6 +24,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from tasks.errors import InputFileError
+from tasks.sql import vacuum_after_load
 
 log = logging.getLogger(__name__)
 
@@ -282,6 +283,7 @@ def load_customers_file(engine: Engine, path: Path, *, currency: str | None = No
             "snapshot_date = :snapshot, row_count = :rows WHERE load_id = :load_id"),
             {"date_format": date_format, "language": language, "currency": resolved_currency,
              "snapshot": resolved_snapshot, "rows": rows, "load_id": load_id})
+    vacuum_after_load(engine, "source.customers")
     return LoadResult(load_id, rows, delimiter, date_format, language, resolved_currency, resolved_snapshot,
                       time.perf_counter() - started)
 

@@ -97,6 +97,14 @@ def indexes_built_afterwards(connection: sa.Connection, table: str) -> Iterator[
         connection.exec_driver_sql(index.definition)
 
 
+def vacuum_after_load(engine: Engine, table: str) -> None:
+    """VACUUM (ANALYZE) a table just bulk-loaded (trusted name), after its transaction committed: its rows'
+    hint bits and visibility are settled once, now, rather than by the first scans of the next runs (which
+    would write every page back) or by an autovacuum running beside them."""
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        connection.exec_driver_sql(f"VACUUM (ANALYZE) {table}")
+
+
 # Block numbers are 32-bit: (LAST_BLOCK, 0) lies above every row of any table.
 LAST_BLOCK = 2**32 - 1
 
