@@ -170,8 +170,10 @@ def publish(engine: Engine, *, run_id: int, assignment: Assignment,
     after each step (tests use it to look from another connection).
 
     What the transaction writes is computed first, on parallel connections, from the staged rows (committed,
-    untouched until the swap) and the history: its changes, one work table per staging partition, and the
-    segments' profiles. The transaction then applies them and swaps the partitions in.
+    untouched until the swap) and the history: its changes, one work table per staging partition (none on a
+    first publish, where every staged customer opens a row), and the segments' profiles. The transaction
+    then applies them and swaps the partitions in. Only a run holding the pipeline's lock publishes, so the
+    history does not change in between.
     """
     reached = after_step or (lambda _step: None)
     with engine.connect() as connection:
@@ -181,7 +183,10 @@ def publish(engine: Engine, *, run_id: int, assignment: Assignment,
         partitions = connection.execute(sa.text(
             "SELECT inhrelid::regclass::text AS name, pg_get_partition_constraintdef(inhrelid) AS range "
             "FROM pg_inherits WHERE inhparent = CAST(:table AS regclass) ORDER BY 1"), {"table": STAGING_TABLE}).all()
-    changes = [f"segmentation_work.history_changes_p{part}" for part in range(len(partitions))]
+        # Into an empty history (a first publish) every staged customer is a new row: nothing to compare.
+        empty_history = not connection.scalar(sa.text("SELECT EXISTS (SELECT 1 FROM segmentation.segment_history)"))
+    changes = [] if empty_history else [f"segmentation_work.history_changes_p{part}"
+                                        for part in range(len(partitions))]
 
     def find_changes(table: str, partition: sa.Row) -> None:
         with engine.begin() as connection:
@@ -194,13 +199,15 @@ def publish(engine: Engine, *, run_id: int, assignment: Assignment,
                 "run_id": run_id, "window_years": SPEND_WINDOW_YEARS}).mappings()]
 
     *_, profiles = in_parallel([*(partial(find_changes, table, partition)
-                                  for table, partition in zip(changes, partitions, strict=True)), profile_rows])
-    all_changes = "(" + " UNION ALL ".join(f"SELECT * FROM {table}" for table in changes) + ")"
+                                  for table, partition in zip(changes, partitions)), profile_rows])
+    all_changes = "(" + " UNION ALL ".join(
+        [f"SELECT * FROM {table}" for table in changes] or
+        [f"SELECT customer_id, false AS close_current, true AS open_new, segment_id, segment_name, tier, run_id "
+         f"FROM {STAGING_TABLE}"]) + ")"
     with engine.begin() as connection:
         if assignment.trained:
             registry.activate(connection, assignment.model.model_version)
-        # Into an empty history (a first publish) every customer is a new row: its indexes are built after them.
-        empty_history = not connection.scalar(sa.text("SELECT EXISTS (SELECT 1 FROM segmentation.segment_history)"))
+        # A first publish: the history's indexes are built after its rows.
         with indexes_built_afterwards(connection, "segmentation.segment_history") if empty_history \
                 else nullcontext():
             connection.exec_driver_sql(read_sql("publish/segment_history.sql").format(
