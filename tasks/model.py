@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import math
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -31,6 +33,7 @@ from tasks.errors import ConfigurationError
 from tasks.recipes import Recipe
 
 SILHOUETTE_WORKING_MEMORY_MB = 128
+MODEL_THREADS = min(os.cpu_count() or 1, 4)  # k candidates fitted at once
 
 
 @dataclass(frozen=True)
@@ -279,7 +282,12 @@ def select_k(points: np.ndarray, recipe: Recipe) -> Selection:
     candidates = [k for k in recipe.k_candidates() if k < len(train)]
     if not candidates:
         raise ConfigurationError(f"too few customers ({len(points)}) for k in {recipe.k_candidates()}")
-    evaluated = [evaluate_k(train, test, k, recipe) for k in candidates]
+    # The candidates at once, one per core (a fit releases the GIL; each keeps one OpenMP thread, and the
+    # limit is set once around all of them): the k search is most of a retrain's modelling time, while
+    # the database, with nothing to do, leaves the other cores idle. Each fit has its own seed, so the
+    # results do not depend on the order.
+    with threadpool_limits(limits=1), ThreadPoolExecutor(max_workers=MODEL_THREADS) as pool:
+        evaluated = list(pool.map(lambda k: evaluate_k(train, test, k, recipe), candidates))
     per_k = [row for row, _, _ in evaluated]
     for split, points_of_split, labels_at in (("train", train, 1), ("test", test, 2)):
         scores = silhouettes(points_of_split, [entry[labels_at] for entry in evaluated], recipe.silhouette_sample,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib.util
 import re
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import date
 
 import numpy as np
@@ -19,14 +20,16 @@ from sqlalchemy.engine import Engine
 
 from tasks import registry
 from tasks.docs import TABLES_PAGE, read_catalog, tables_page
-from tasks.errors import AuditFailedError
+from tasks.errors import AuditFailedError, ConfigurationError
 from tasks.extract import SourceMapping, extract_customers
 from tasks.features import compute_features, key_features, read_features
 from tasks.load import load_customers_file
 from tasks.migrations import MIGRATIONS_DIR
+from tasks.model import FeaturePreprocessing, Preprocessing
 from tasks.publish import audit, now_utc, publish, stage
 from tasks.recipes import Capping, FeatureSpec, Recipe, load_recipe
 from tasks.runs import finish_run, start_run, update_run
+from tasks.scoring import scoring_sql
 from tasks.sql import SQL_DIR, driver_connection
 from tasks.train import RetrainPolicy, decide_mode, reassign, train_model
 
@@ -439,6 +442,19 @@ def test_scoring_in_the_database_agrees_with_python_on_every_customer(loaded, re
                              "FROM segmentation.customer_segments ORDER BY customer_id")
     assert [row[:3] for row in published] == expected
     np.testing.assert_allclose([row[3] for row in published], in_python.distances, rtol=1e-9, atol=1e-9)
+
+
+def test_bulk_scoring_names_only_catalog_features_and_binds_the_numbers():
+    """The staging SQL (tasks/scoring.py) carries the model's numbers as parameters; the only names in it
+    are features of the catalog, quoted, so a tampered model row cannot inject SQL."""
+    feature = FeaturePreprocessing("monetary", 390.0, 5.0, 2500.0, "log1p", 6.2, 1.1)
+    scoring = scoring_sql(Preprocessing([feature]), np.array([[0.5], [-1.25]]))
+    assert '"monetary"' in scoring.scaled and "390" not in scoring.scaled and "-1.25" not in scoring.partial
+    assert scoring.parameters["centroid_1_0"] == -1.25 and scoring.parameters["centroid_norm_1"] == 1.5625
+    with pytest.raises(ConfigurationError, match="not a feature of the catalog"):
+        scoring_sql(Preprocessing([replace(feature, name='monetary"; DROP TABLE x; --')]), np.zeros((2, 1)))
+    with pytest.raises(ConfigurationError, match="centroids of shape"):
+        scoring_sql(Preprocessing([feature]), np.zeros((2, 3)))
 
 
 def test_scoring_raw_values_needs_every_model_feature(loaded):
