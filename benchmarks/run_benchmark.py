@@ -500,9 +500,11 @@ def main(argv: list[str] | None = None) -> int:
     measurements: list[Measurement] = []
     baseline_sizes = [size for size in sizes if not args.no_baseline and size <= args.baseline_max]
     note = ("Runs call the functions of tasks/ in the order flows/nightly.py uses, in this process, without "
-            "Prefect. Rows marked (alongside) are suites that run during the stage listed after them, on their own "
-            "connection: their seconds are inside that stage's, not added to the total; the validation share counts "
-            "them in full. Floor = binary COPY out of segmentation_work.customer_features + binary COPY in of the "
+            "Prefect. Rows marked (alongside) are jobs that run during the stage listed after them (the GX suites, "
+            "the features' key), on their own connection: their seconds are inside that stage's, not added to the "
+            "total; the validation share counts the suites in full. Before each scenario, untimed, the tables "
+            "autovacuum looks after are vacuumed, as autovacuum would between two nightly runs. "
+            "Floor = binary COPY out of segmentation_work.customer_features + binary COPY in of the "
             "published rows into a logged table with the same primary key. Baseline = pandas read_sql of "
             "source.customers, features in pandas, the active model, DataFrame.to_sql of the results; run "
             + (f"only up to {args.baseline_max:,} customers." if not args.no_baseline else "not run (--no-baseline)."))
