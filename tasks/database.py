@@ -63,15 +63,15 @@ def mask_url_safely(url: str) -> str:
         return "<unparsable URL>"
 
 
-# Memory for the pipeline's own sessions (any server): sorts and hashes over millions of customers (the
-# duplicate check, joins, aggregates) and index builds (the staged primary key) stay in memory instead of
-# spilling to disk at the server defaults of 4 MB and 64 MB. Per session, so a shared server is not changed.
 def shared_buffers_mb() -> int:
     """The embedded server's shared buffers: a quarter of this machine's memory, from 128 MB to 8 GB."""
     memory_mb = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") // 2**20
     return max(128, min(memory_mb // 4, 8192))
 
 
+# Memory for the pipeline's own sessions (any server): sorts and hashes over millions of customers (the
+# duplicate check, joins, aggregates) and index builds (the staged primary key) stay in memory instead of
+# spilling to disk at the server defaults of 4 MB and 64 MB. Per session, so a shared server is not changed.
 SESSION_SETTINGS = {"work_mem": "64MB", "maintenance_work_mem": "256MB"}
 
 

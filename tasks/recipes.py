@@ -88,7 +88,9 @@ class Recipe(_Strict):
     random_state: int = 42
     n_init: int = Field(10, ge=1, le=100)
     test_size: float = Field(0.3, gt=0, lt=1)
-    training_sample: int = Field(200_000, ge=100, description="most customers to fit the published model on")
+    training_sample: int = Field(200_000, ge=100, description=(
+        "most customers the model stage reads (drift check, preprocessing, k search, fit, segment names); "
+        "every customer is then placed by the model in the database"))
     selection_sample: int = Field(50_000, ge=100, description="most customers the k search (train/test) uses")
     silhouette_sample: int = Field(20_000, ge=100)
     silhouette_tolerance: float = Field(0.25, ge=0, le=1, description="keep the elbow's k while its held-out "
