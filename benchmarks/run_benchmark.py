@@ -218,7 +218,8 @@ def run_pipeline(engine, settings, meter: Meter, mode: str) -> int:
                 meter.alongside("features-key", lambda: key_features(engine)),
                 meter.alongside("features-suite", lambda: validate_features(engine, docs_dir)),
                 lambda: read_features(engine, model_columns(recipe), progress=throttled_progress("read features"),
-                                      sample=recipe.training_sample, seed=recipe.random_state)])
+                                      sample=recipe.training_sample, seed=recipe.random_state,
+                                      modelled=modelled)])
             store_outcomes(engine, run_id, outcomes)
             raise_on_contract_failures(outcomes, "the computed features")
         update_run(engine, run_id, rows_modelled=modelled)

@@ -148,7 +148,7 @@ def build_features(engine: Engine, settings: Settings, run_id: int, recipe: Reci
         lambda: key_features(engine),
         lambda: validate_features(engine, settings.state_dir / "data_docs"),
         lambda: read_features(engine, model_columns(recipe), progress=rows_progress("read features"),
-                              sample=recipe.training_sample, seed=recipe.random_state)])
+                              sample=recipe.training_sample, seed=recipe.random_state, modelled=modelled)])
     store_outcomes(engine, run_id, outcomes)
     raise_on_contract_failures(outcomes, "the computed features")
     return ModelledCustomers(count=modelled, sample=sample)

@@ -88,13 +88,14 @@ def model_columns(recipe: Recipe) -> list[str]:
 
 def read_features(engine: Engine, columns: list[str] | None = None,
                   progress: Callable[[int, float], None] | None = None, *, sample: int | None = None,
-                  seed: int = 0) -> pd.DataFrame:
+                  seed: int = 0, modelled: int | None = None) -> pd.DataFrame:
     """The run's (committed) features, ordered by customer id (the same data always gives the same result).
 
     Read through ADBC into float64 arrays (tasks.sql.read_arrays): memory is the arrays themselves.
     `columns` (default: all) limits what is read; missing income arrives as NaN. With `sample`, a run of
     more customers reads about that many: those whose id hashes (with `seed`) into the matching share of
-    the hash range, so the same customers give the same sample whatever the table's order.
+    the hash range, so the same customers give the same sample whatever the table's order. `modelled` is
+    the table's row count when the caller knows it (compute_features returns it), else it is counted.
     """
     wanted = [column for column in FEATURE_COLUMNS if columns is None or column in columns]
     selected = ", ".join(["customer_id"] + [f"coalesce({quote_identifier(column)}, 'NaN') AS {quote_identifier(column)}"
@@ -104,8 +105,9 @@ def read_features(engine: Engine, columns: list[str] | None = None,
              **({"response": "i2"} if columns is None else {})}
     count_query = f"SELECT count(*) FROM {FEATURES_TABLE}"
     if sample is not None:
-        with engine.connect() as connection:
-            modelled = int(connection.exec_driver_sql(count_query).scalar_one())
+        if modelled is None:
+            with engine.connect() as connection:
+                modelled = int(connection.exec_driver_sql(count_query).scalar_one())
         if modelled > sample:
             # hashint8extended spreads ids uniformly over the bigint range: below this bound lies `share`.
             share = sample / modelled

@@ -50,7 +50,7 @@ def run_pipeline(engine: Engine, recipe: Recipe = FOUR_SEGMENTS, mode: str = "au
         modelled = compute_features(engine, recipe, as_of=extracted.snapshot_date,
                                     snapshot_date=extracted.snapshot_date, run_id=run_id)
         key_features(engine)
-        features = read_features(engine, sample=recipe.training_sample, seed=recipe.random_state)
+        features = read_features(engine, sample=recipe.training_sample, seed=recipe.random_state, modelled=modelled)
         with engine.connect() as connection:
             active = registry.read_active_model(connection)
             next_id = registry.next_segment_id(connection)
