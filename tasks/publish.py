@@ -198,8 +198,9 @@ def publish(engine: Engine, *, run_id: int, assignment: Assignment,
             return [dict(row) for row in reader.exec_driver_sql(read_sql("publish/segment_profiles.sql"), {
                 "run_id": run_id, "window_years": SPEND_WINDOW_YEARS}).mappings()]
 
-    *_, profiles = in_parallel([*(partial(find_changes, table, partition)
-                                  for table, partition in zip(changes, partitions)), profile_rows])
+    finding = [] if empty_history else [partial(find_changes, table, partition)
+                                        for table, partition in zip(changes, partitions, strict=True)]
+    *_, profiles = in_parallel([*finding, profile_rows])
     all_changes = "(" + " UNION ALL ".join(
         [f"SELECT * FROM {table}" for table in changes] or
         [f"SELECT customer_id, false AS close_current, true AS open_new, segment_id, segment_name, tier, run_id "

@@ -159,8 +159,8 @@ def read_arrays(engine: Engine, query: str, count_query: str | None, columns: di
         if count_query is not None:
             cursor.execute(count_query)
             rows = int(cursor.fetchone()[0])
-        batches: dict[str, list[np.ndarray]] = {name: [] for name in columns}
-        arrays = {name: np.empty(rows or 0, dtype=kind) for name, kind in columns.items()}
+        batches: dict[str, list[np.ndarray]] = {name: [] for name in columns}  # uncounted: joined at the end
+        arrays = {name: np.empty(rows, dtype=kind) for name, kind in columns.items()} if rows is not None else {}
         cursor.execute(query)
         for batch in cursor.fetch_record_batch():
             if rows is not None and filled + batch.num_rows > rows:
@@ -177,7 +177,7 @@ def read_arrays(engine: Engine, query: str, count_query: str | None, columns: di
             if progress and batch.num_rows:
                 progress(filled, time.perf_counter() - started)
     if rows is None:
-        return {name: np.concatenate(parts) if parts else arrays[name] for name, parts in batches.items()}
+        return {name: np.concatenate([np.empty(0, dtype=columns[name]), *parts]) for name, parts in batches.items()}
     if filled != rows:
         raise ValueError(f"the query returned {filled} rows, {rows} were counted")
     return arrays
