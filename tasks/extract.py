@@ -11,7 +11,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
-from functools import partial
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -19,9 +18,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 from sqlalchemy.engine import Engine
 
-from tasks.database import PARALLEL_PARTS, in_parallel
 from tasks.errors import ConfigurationError, NoSourceDataError
-from tasks.sql import analyze_for_planning, page_ranges, quote_identifier, quote_table, read_sql
+from tasks.sql import analyze_for_planning, quote_identifier, quote_table, read_sql
 
 SOURCE_COLUMNS = [
     "customer_id", "birth_year", "education", "marital_status", "income", "kids_home", "teens_home",
@@ -31,6 +29,7 @@ SOURCE_COLUMNS = [
 ]
 DEFAULT_SOURCE_TABLE = "source.customers"
 EXTRACT_TABLE = "segmentation_work.customers_extract"
+NEXT_EXTRACT_TABLE = "segmentation_work.customers_extract_next"
 
 
 class SourceMapping(BaseModel):
@@ -75,42 +74,32 @@ class ExtractResult:
     currency: str
 
 
-def extract_customers(engine: Engine, mapping: SourceMapping, today: date,
-                      parts: int = PARALLEL_PARTS) -> ExtractResult:
-    """Fill segmentation_work.customers_extract from the mapped source; returns what was read.
+def extract_customers(engine: Engine, mapping: SourceMapping, today: date) -> ExtractResult:
+    """Snapshot the mapped source into segmentation_work.customers_extract; returns what was read.
 
-    A plain source table is copied in `parts` ranges of pages, each by its own connection at once, all in
-    one snapshot (pg_export_snapshot): the extract is the source as of one instant, even while the
-    platform writes to it. A view or a partitioned table is copied by one statement.
+    One transaction (REPEATABLE READ: the labels and the rows come from one snapshot, even while the
+    platform writes to the source) builds the next extract by CREATE TABLE AS and puts it in the previous
+    one's place. A source column of a type the extract's cannot take is refused first, by name.
     """
     source = quote_table(mapping.table, "source table")
     columns = mapping.select_list()
-    with engine.begin() as connection:
-        connection.exec_driver_sql(f"TRUNCATE {EXTRACT_TABLE}")
-    statement = read_sql("extract/customers_extract.sql")
     with _source_errors(mapping), \
-            engine.connect().execution_options(isolation_level="REPEATABLE READ") as snapshot_holder:
-        snapshot = snapshot_holder.scalar(sa.text("SELECT pg_export_snapshot()"))
-        labels = snapshot_holder.execute(sa.text(
+            engine.connect().execution_options(isolation_level="REPEATABLE READ") as connection:
+        _check_source_types(connection, mapping, source)
+        labels = connection.execute(sa.text(
             read_sql("extract/source_labels.sql").format(columns=columns, source=source))).all()
-        label_arrays = {"label_fields": [label.field for label in labels],
-                        "label_raws": [label.raw for label in labels],
-                        "label_canonicals": [label.canonical for label in labels]}
-        plain_table = snapshot_holder.scalar(sa.text(
-            "SELECT relkind IN ('r', 'm') FROM pg_class WHERE oid = to_regclass(:table)"), {"table": source})
-        ranges = page_ranges(snapshot_holder, source, parts) if plain_table else [{}]
-
-        def copy(rows: dict[str, str]) -> int:
-            where = "WHERE ctid >= %(first_row)s::tid AND ctid < %(end_row)s::tid" if rows else ""
-            with engine.connect().execution_options(isolation_level="REPEATABLE READ") as connection:
-                connection.exec_driver_sql("SET TRANSACTION SNAPSHOT '" + snapshot + "'")  # an id the server made
-                copied = connection.exec_driver_sql(statement.format(columns=columns, source=source, rows=where),
-                                                    {**label_arrays, **rows}).rowcount
-                connection.commit()
-                return copied
-
-        rows = sum(in_parallel([partial(copy, part) for part in ranges]))
-        snapshot_holder.rollback()
+        typed = ", ".join(f"CAST(extracted.{quote_identifier(column)} AS {column_type}) AS {quote_identifier(column)}"
+                          for column, column_type in connection.execute(sa.text(
+                              "SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute "
+                              "WHERE attrelid = CAST(:table AS regclass) AND attnum > 0 AND NOT attisdropped "
+                              "ORDER BY attnum"), {"table": EXTRACT_TABLE}))
+        connection.exec_driver_sql(f"DROP TABLE IF EXISTS {NEXT_EXTRACT_TABLE}")  # a run cut short
+        rows = connection.exec_driver_sql(
+            read_sql("extract/customers_extract.sql").format(columns=columns, source=source, typed=typed),
+            {"label_fields": [label.field for label in labels], "label_raws": [label.raw for label in labels],
+             "label_canonicals": [label.canonical for label in labels]}).rowcount
+        connection.exec_driver_sql(read_sql("extract/swap_extract.sql"))
+        connection.commit()
     with engine.begin() as connection:
         analyze_for_planning(connection, EXTRACT_TABLE)
     if not rows:
@@ -125,6 +114,16 @@ def extract_customers(engine: Engine, mapping: SourceMapping, today: date,
             snapshot_date, currency = snapshot_date or latest.snapshot_date, currency or latest.currency
     return ExtractResult(rows=rows, source_table=mapping.table, snapshot_date=snapshot_date or today,
                          currency=currency or "")
+
+
+def _check_source_types(connection: sa.Connection, mapping: SourceMapping, source: str) -> None:
+    mismatched = connection.exec_driver_sql(read_sql("extract/source_types.sql"), {
+        "source": source, "canonical_columns": list(mapping.columns),
+        "source_columns": list(mapping.columns.values())}).all()
+    if mismatched:
+        raise ConfigurationError(f"the source table {mapping.table} has columns of the wrong type: " + "; ".join(
+            f"{mapping.columns[row.canonical_column]} ({row.canonical_column}) is {row.source_type}, expected "
+            f"{row.expected_type}" for row in mismatched))
 
 
 @contextmanager

@@ -25,10 +25,11 @@ from tasks.features import FEATURES_TABLE
 from tasks.registry import StoredModel
 from tasks.scoring import scoring_sql
 from tasks.segments import SPEND_WINDOW_YEARS
-from tasks.sql import analyze_for_planning, indexes_built_afterwards, read_sql
+from tasks.sql import analyze_for_planning, indexes_built_afterwards, quote_identifier, read_sql
 from tasks.train import Assignment
 
 STAGING_TABLE = "segmentation_work.customer_segments_staging"
+PUBLISHED_TABLE = "segmentation.customer_segments"
 
 
 @dataclass(frozen=True)
@@ -46,8 +47,8 @@ def stage(engine: Engine, model: StoredModel, run_id: int, assigned_at: datetime
     expressions (tasks/scoring.py) over segmentation_work.customer_features, and the staged rows are
     assembled there with the model's named segments (sql/publish/stage_assignments.sql), so no customer
     crosses the wire. The ids are split into `parts` ranges, each staged at once by its own connection into
-    its own partition (one INSERT keeps one core busy; a table created and filled in one transaction skips
-    the WAL).
+    its own partition (one statement keeps one core busy), created by CREATE TABLE AS (PostgreSQL's bulk
+    write path) and given customer_segments' NOT NULL columns and its range as a CHECK constraint.
     """
     scoring = scoring_sql(model.preprocessing, model.centroids)
     with engine.begin() as connection:
@@ -57,17 +58,21 @@ def stage(engine: Engine, model: StoredModel, run_id: int, assigned_at: datetime
         connection.exec_driver_sql("ANALYZE segmentation.model_segments")
         ranges = [StagingRange(part, lower, upper)
                   for part, (lower, upper) in enumerate(_id_ranges(connection, parts))]
+        not_null = ", ".join(f"ALTER COLUMN {quote_identifier(column)} SET NOT NULL" for column in connection.scalars(
+            sa.text("SELECT attname FROM pg_attribute WHERE attrelid = CAST(:table AS regclass) AND attnum > 0 "
+                    "AND attnotnull AND NOT attisdropped ORDER BY attnum"), {"table": PUBLISHED_TABLE}))
     statement = read_sql("publish/stage_assignments.sql")
     parameters = {"run_id": run_id, "model_version": model.model_version, "assigned_at": assigned_at,
                   **scoring.parameters}
 
     def stage_range(staged: StagingRange) -> int:
         with engine.begin() as connection:
-            connection.exec_driver_sql(read_sql("publish/staging_partition.sql").format(
-                partition=staged.table, range_check=staged.check()))
-            return connection.exec_driver_sql(statement.format(
+            rows = connection.exec_driver_sql(statement.format(
                 partition=staged.table, id_range=staged.check(), scaled=scoring.scaled, partial=scoring.partial,
                 nearest=scoring.nearest, cluster_index=scoring.cluster_index), parameters).rowcount
+            connection.exec_driver_sql(read_sql("publish/staging_partition.sql").format(
+                partition=staged.table, not_null=not_null, range_check=staged.check()))
+            return rows
 
     staged_rows = sum(in_parallel([partial(stage_range, staged) for staged in ranges]))
     with engine.begin() as connection:

@@ -261,8 +261,8 @@ def test_a_failed_audit_publishes_nothing_and_the_run_says_why(loaded, tamper, f
 
 
 def test_the_rows_do_not_depend_on_how_many_connections_build_them(loaded):
-    """Extract, features and staging split their work into ranges on parallel connections: one part and
-    three give the same rows, and three staging partitions publish as three partitions."""
+    """Features and staging split their work into ranges on parallel connections: one part and three give
+    the same rows, and three staging partitions publish as three partitions."""
     run_pipeline(loaded, mode="retrain")
     run_id = start_run(loaded, mode_requested="reassign", recipe_name="default", parameters={}, flow_run_id=None)
     with loaded.connect() as connection:
@@ -271,8 +271,8 @@ def test_the_rows_do_not_depend_on_how_many_connections_build_them(loaded):
     staged_query = ("SELECT customer_id, segment_id, tier, monetary, distance_to_centroid "
                     "FROM segmentation_work.customer_segments_staging ORDER BY customer_id")
     built = {}
+    extracted = extract_customers(loaded, SourceMapping(), today=date.today())
     for parts in (1, 3):
-        extracted = extract_customers(loaded, SourceMapping(), today=date.today(), parts=parts)
         compute_features(loaded, FOUR_SEGMENTS, as_of=extracted.snapshot_date, snapshot_date=extracted.snapshot_date,
                          run_id=run_id, parts=parts)
         features = read_features(loaded)

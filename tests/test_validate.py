@@ -9,7 +9,7 @@ from datetime import date, timedelta
 import pytest
 import sqlalchemy as sa
 
-from tasks.errors import ValidationFailedError
+from tasks.errors import ConfigurationError, ValidationFailedError
 from tasks.extract import SourceMapping, extract_customers
 from tasks.load import load_customers_file
 from tasks.recipes import load_recipe
@@ -173,6 +173,19 @@ def test_each_contract_expectation_fires(platform_table, breakage, expected):
     outcomes = validate_source_contract(engine, mapping, ValidationConfig(), docs_dir=None)
     with pytest.raises(ValidationFailedError, match=expected[0]):
         raise_on_contract_failures(outcomes, "crm.customer_360")
+
+
+def test_extract_names_a_source_column_it_cannot_convert(platform_table):
+    """The extract converts what an INSERT would (integer flags into smallint), and refuses the rest by name."""
+    engine, mapping = platform_table
+    with engine.begin() as connection:
+        connection.exec_driver_sql("ALTER TABLE crm.customer_360 ALTER COLUMN complain TYPE integer")
+    assert extract_customers(engine, mapping, today=AS_OF).rows == 2240
+    with engine.begin() as connection:
+        connection.exec_driver_sql("ALTER TABLE crm.customer_360 ALTER COLUMN enrolled_on TYPE text")
+    with pytest.raises(ConfigurationError, match=r"crm.customer_360 has columns of the wrong type: "
+                                                 r"enrolled_on \(enrolled_on\) is text, expected date"):
+        extract_customers(engine, mapping, today=AS_OF)
 
 
 def test_row_count_collapse_is_a_contract_breach(platform_table):
