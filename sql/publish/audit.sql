@@ -1,8 +1,8 @@
 -- Audit of the staged assignments before publish: one row per check, ok = true when it holds. One scan of
 -- the staging table, grouped by what the checks compare (a handful of groups). Uniqueness is the primary
--- key of each staging partition (they hold disjoint ranges of ids), which the audit adds first
--- (tasks/publish.py). Parameters: run_id, model_version, expected_rows (customers that reached the model),
--- primary_key_ok, primary_key_detail.
+-- key of each staging partition (they hold disjoint ranges of ids), which the audit builds beside this scan
+-- and reports second (tasks/publish.py). Parameters: run_id, model_version, expected_rows (customers that
+-- reached the model).
 WITH staged_groups AS (
     SELECT segment_id, segment_name, tier, run_id, model_version, count(*) AS customers,
            count(*) FILTER (WHERE 'NaN'::float8 IN (recency_days, frequency, monetary, tenure_days)
@@ -21,8 +21,6 @@ SELECT 'row count matches the modelled customers' AS check_name,
        staged = %(expected_rows)s AS ok,
        format('staged %%s, expected %%s', staged, %(expected_rows)s) AS detail
 FROM totals
-UNION ALL
-SELECT 'every customer assigned exactly once', %(primary_key_ok)s, %(primary_key_detail)s
 UNION ALL
 SELECT 'every row belongs to this run and model',
        NOT EXISTS (SELECT 1 FROM staged_groups WHERE run_id <> %(run_id)s OR model_version <> %(model_version)s),
