@@ -17,6 +17,7 @@ import logging
 import math
 import os
 import warnings
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import date
 from pathlib import Path
@@ -278,30 +279,25 @@ def row_parameters(config: ValidationConfig, as_of: date) -> dict[str, Any]:
 
 def validate_rows(engine: Engine, *, run_id: int, recipe: Recipe, config: ValidationConfig, as_of: date,
                   docs_dir: Path | None, extracted: int | None = None) -> ValidationReport:
-    """Row-level suite on the extract, and the quarantine of the failing customers the recipe does not keep.
-
-    The two run at once: both only read the extract (the suite reports, the set-based pass quarantines).
-    `extracted` is the extract's row count when the caller knows it (else it is counted).
-    """
-    def quarantine() -> tuple[int, int, int]:
-        duplicates = quarantine_rows(engine, run_id=run_id, recipe=recipe, config=config, as_of=as_of)
-        with engine.connect() as connection:
-            quarantined = connection.scalar(sa.text(
-                "SELECT count(*) FROM segmentation.quarantined_customers WHERE run_id = :run_id"), {"run_id": run_id})
-            rows = extracted if extracted is not None else connection.scalar(sa.text(
-                "SELECT count(*) FROM segmentation_work.customers_extract"))
-        return int(duplicates), int(quarantined), int(rows)
-
-    (duplicates, quarantined, rows), outcomes = concurrently(quarantine, lambda: run_suite(
-        engine, suite_name="source_rows", schema="segmentation_work", table="customers_extract",
-        parameters=row_parameters(config, as_of), docs_dir=docs_dir))
+    """Row-level suite on the extract, and the quarantine of the failing customers the recipe does not keep
+    (quarantine_rows, which runs the suite). `extracted` is the extract's row count when the caller knows it
+    (else it is counted)."""
+    duplicates, outcomes = quarantine_rows(engine, run_id=run_id, recipe=recipe, config=config, as_of=as_of,
+                                           suite=lambda: run_suite(
+                                               engine, suite_name="source_rows", schema="segmentation_work",
+                                               table="customers_extract", parameters=row_parameters(config, as_of),
+                                               docs_dir=docs_dir))
+    with engine.connect() as connection:
+        quarantined = int(connection.scalar(sa.text(
+            "SELECT count(*) FROM segmentation.quarantined_customers WHERE run_id = :run_id"), {"run_id": run_id}))
+        rows = int(extracted if extracted is not None else connection.scalar(sa.text(
+            "SELECT count(*) FROM segmentation_work.customers_extract")))
     checks = quarantining_checks(recipe)
     for outcome in outcomes:
         if outcome.success:
             continue
-        if outcome.reason in checks:
-            outcome.action = "quarantined" if checks[outcome.reason] else (
-                "imputed" if outcome.reason == "missing_income" else "kept")
+        if outcome.reason in checks and not checks[outcome.reason]:
+            outcome.action = "imputed" if outcome.reason == "missing_income" else "kept"
         else:
             outcome.action = "quarantined"
     report = ValidationReport(outcomes, quarantined, duplicates, rows)
@@ -315,42 +311,51 @@ def validate_rows(engine: Engine, *, run_id: int, recipe: Recipe, config: Valida
 
 
 def quarantining_checks(recipe: Recipe) -> dict[str, bool]:
-    """For each recipe-governed reason, whether the recipe quarantines the customers it finds."""
+    """For each row-level reason, whether the recipe quarantines the customers it finds (flags that are not
+    0 or 1 always are)."""
     checks = {reason: recipe.row_checks[check] == "quarantine" for reason, check in REASON_CHECKS.items()}
-    return checks | {"missing_income": recipe.missing_values.get("income", "quarantine") == "quarantine"}
+    return checks | {"missing_income": recipe.missing_values.get("income", "quarantine") == "quarantine",
+                     "flag_not_0_or_1": True}
 
 
-def quarantine_rows(engine: Engine, *, run_id: int, recipe: Recipe, config: ValidationConfig, as_of: date) -> int:
+def quarantine_rows(engine: Engine, *, run_id: int, recipe: Recipe, config: ValidationConfig, as_of: date,
+                    suite: Callable[[], list[ExpectationOutcome]] | None = None,
+                    ) -> tuple[int, list[ExpectationOutcome]]:
     """The set-based quarantine over the extract (sql/validation/); returns how many customers repeat an
-    earlier customer's record.
+    earlier customer's record, and the outcomes of `suite` (GX's row-level suite; none without it).
 
-    The row checks and the search for repeated records each scan the extract: they run at once on two
-    connections, then the repeated records the policy does not keep join the quarantine (after the
-    checks, so a customer found by both lists the checks' reasons first).
+    Two jobs at once on two connections: the search for repeated records, and the row checks, which with a
+    suite run after it and evaluate only the checks of the reasons whose expectations failed (they mirror
+    the suite, nulls included: a check whose expectations held has no customer to find; at ten million
+    customers the checks cost about as much as the suite). Then the repeated records the policy does not
+    keep join the quarantine (after the checks, so a customer found by both lists the checks' reasons first).
     """
-    checks = quarantining_checks(recipe)
+    quarantining = quarantining_checks(recipe)
 
-    def row_checks() -> None:
-        with engine.begin() as connection:
-            connection.exec_driver_sql(read_sql("validation/quarantine_rows.sql"), {
-                "run_id": run_id, "as_of": as_of, "earliest_enrolment": config.earliest_enrolment,
-                "min_age": config.min_age, "max_age": config.max_age,
-                "check_missing_income": checks["missing_income"], "check_birth_year": checks["implausible_birth_year"],
-                "check_category": checks["unknown_education"], "check_negative": checks["negative_amount"],
-                "check_enrolment": checks["enrolment_out_of_range"]})
+    def suite_then_row_checks() -> list[ExpectationOutcome]:
+        outcomes = suite() if suite is not None else []
+        failing = {outcome.reason for outcome in outcomes if not outcome.success}
+        enabled = {f"check_{reason}": quarantines and (suite is None or reason in failing)
+                   for reason, quarantines in quarantining.items()}
+        if any(enabled.values()):
+            with engine.begin() as connection:
+                connection.exec_driver_sql(read_sql("validation/quarantine_rows.sql"), {
+                    "run_id": run_id, "as_of": as_of, "earliest_enrolment": config.earliest_enrolment,
+                    "min_age": config.min_age, "max_age": config.max_age, **enabled})
+        return outcomes
 
     with engine.begin() as connection:
         def find_repeated_records() -> None:
             connection.exec_driver_sql(read_sql("validation/repeated_records.sql"))
             connection.exec_driver_sql(read_sql("validation/duplicate_groups.sql"))
 
-        concurrently(row_checks, find_repeated_records)
+        outcomes, _ = concurrently(suite_then_row_checks, find_repeated_records)
         duplicates = int(connection.exec_driver_sql(read_sql("validation/quarantine_duplicates.sql"), {
             "run_id": run_id, "duplicates": recipe.duplicates}).scalar_one())
         # The features' anti-join with this run's quarantine is planned on these statistics: they must know
         # this run's customers (a few percent of a table that grows run by run).
         analyze_for_planning(connection, "segmentation.quarantined_customers")
-        return duplicates
+        return duplicates, outcomes
 
 
 def _quarantine_reason_counts(engine: Engine, run_id: int) -> dict[str, int]:

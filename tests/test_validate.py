@@ -17,6 +17,7 @@ from tasks.runs import finish_run, start_run, update_run
 from tasks.validate import (
     EXPECTATIONS_DIR,
     ValidationConfig,
+    quarantine_rows,
     raise_on_contract_failures,
     validate_features,
     validate_rows,
@@ -83,6 +84,29 @@ def test_every_row_expectation_fires_and_quarantines_with_its_reason(sample_extr
         assert spec["meta"]["reason"] in reasons[victim], (victim, spec)
         assert len(outcome.sample_values) == 1
     assert report.quarantined == len(specs)
+
+
+def test_quarantine_checks_only_failing_reasons_and_finds_what_every_check_finds(sample_extract):
+    """The quarantine evaluates the checks whose expectations failed (the suite's verdict); it finds the same
+    customers, with the same reasons, as a pass that evaluates every check."""
+    engine, run_id = sample_extract
+    with engine.begin() as connection:
+        connection.exec_driver_sql("UPDATE segmentation_work.customers_extract SET enrolled_on = NULL WHERE customer_id = "
+                                   "(SELECT min(customer_id) FROM segmentation_work.customers_extract)")
+    report = validate_rows(engine, run_id=run_id, recipe=load_recipe("default"), config=LENIENT, as_of=AS_OF,
+                           docs_dir=None)
+    assert {o.reason for o in report.failures} == {"missing_income", "implausible_birth_year",
+                                                   "enrolment_out_of_range"}
+    every_check = start_run(engine, mode_requested="auto", recipe_name="default", parameters={}, flow_run_id=None)
+    quarantine_rows(engine, run_id=every_check, recipe=load_recipe("default"), config=LENIENT, as_of=AS_OF)
+
+    def quarantined(run: int) -> dict[int, list[str]]:
+        with engine.connect() as connection:
+            return dict(connection.execute(sa.text(
+                "SELECT customer_id, reasons FROM segmentation.quarantined_customers WHERE run_id = :r"),
+                {"r": run}).all())
+
+    assert quarantined(run_id) == quarantined(every_check) and len(quarantined(run_id)) == 28
 
 
 def test_sample_passes_except_its_documented_quirks(sample_extract):
@@ -217,7 +241,7 @@ def test_validation_summary_lists_failures_and_what_was_done(sample_extract):
     report = validate_rows(engine, run_id=run_id, recipe=load_recipe("default"), config=ValidationConfig(),
                            as_of=AS_OF, docs_dir=None)
     text = report.markdown()
-    assert "- 25 of 27 expectations held" in text
+    assert "- 29 of 31 expectations held" in text
     assert "- 27 of 2240 customers quarantined" in text and "183 customers repeat" in text
     assert "| source_rows | expect_column_values_to_not_be_null | income | 24 | NULL, NULL, NULL" in text
     # The sample lists the failing values in the extract's (the source's) order.

@@ -1,34 +1,36 @@
 -- Row-level checks on the run's extract: customers that fail any enabled check go to quarantine with
 -- every reason that applies, and their raw record. Parameters:
 --   run_id, as_of, earliest_enrolment, min_age, max_age
---   check_* (boolean): which checks quarantine under the run's recipe
--- The predicates mirror expectations/source_rows.json (GX reports, this one set-based pass quarantines, with
--- every reason per customer); tests/test_validate.py breaks each expectation and checks both agree.
--- Each predicate is evaluated once per customer (the booleans of `broken`); the reasons array is built
--- only for the customers that break an enabled check. Repeated records are found at the same time on
--- another connection and quarantined afterwards (sql/validation/quarantine_duplicates.sql).
+--   check_<reason> (boolean): which checks run: those the run's recipe quarantines for, and of those, only the
+--                      ones whose expectations failed in GX's row-level suite (a check whose expectations
+--                      all held has no customer to find)
+-- The predicates mirror expectations/source_rows.json, nulls included (each expectation's meta.reason names
+-- its check); tests/test_validate.py breaks each expectation and checks both agree. Each predicate is
+-- evaluated once per customer (the booleans of `broken`); the reasons array is built only for the
+-- customers that break an enabled check. Repeated records are found at the same time on another
+-- connection and quarantined afterwards (sql/validation/quarantine_duplicates.sql).
 WITH broken AS (
     SELECT e.customer_id, e AS record,
            %(check_missing_income)s AND e.income IS NULL AS missing_income,
            -- Integer bounds: extract() returns numeric, which would compare every birth year as numeric.
-           %(check_birth_year)s AND (e.birth_year IS NULL
+           %(check_implausible_birth_year)s AND (e.birth_year IS NULL
                OR e.birth_year < extract(year FROM %(as_of)s::date)::integer - %(max_age)s
                OR e.birth_year > extract(year FROM %(as_of)s::date)::integer - %(min_age)s) AS implausible_birth_year,
-           %(check_category)s AND (e.education IS NULL
+           %(check_unknown_education)s AND (e.education IS NULL
                OR e.education NOT IN ('basic', 'diploma', 'bachelor', 'master', 'doctorate')) AS unknown_education,
-           %(check_category)s AND (e.marital_status IS NULL
+           %(check_unknown_marital_status)s AND (e.marital_status IS NULL
                OR e.marital_status NOT IN ('married', 'together', 'single', 'divorced', 'widowed', 'other'))
                AS unknown_marital_status,
-           %(check_negative)s AND (e.income < 0 OR least(e.spend_wines, e.spend_fruits, e.spend_meat,
+           %(check_negative_amount)s AND (e.income < 0 OR least(e.spend_wines, e.spend_fruits, e.spend_meat,
                e.spend_fish, e.spend_sweets, e.spend_gold) < 0 OR least(e.kids_home, e.teens_home,
                e.recency_days, e.purchases_deals, e.purchases_web, e.purchases_catalog, e.purchases_store,
                e.web_visits_month) < 0) AS negative_amount,
-           %(check_enrolment)s AND (e.enrolled_on IS NULL OR e.enrolled_on > %(as_of)s::date
+           %(check_enrolment_out_of_range)s AND (e.enrolled_on IS NULL OR e.enrolled_on > %(as_of)s::date
                OR e.enrolled_on < %(earliest_enrolment)s::date) AS enrolment_out_of_range,
-           greatest(e.accepted_cmp1, e.accepted_cmp2, e.accepted_cmp3, e.accepted_cmp4, e.accepted_cmp5,
-                    e.response, e.complain) > 1
+           %(check_flag_not_0_or_1)s AND (greatest(e.accepted_cmp1, e.accepted_cmp2, e.accepted_cmp3, e.accepted_cmp4,
+                                        e.accepted_cmp5, e.response, e.complain) > 1
                OR least(e.accepted_cmp1, e.accepted_cmp2, e.accepted_cmp3, e.accepted_cmp4, e.accepted_cmp5,
-                        e.response, e.complain) < 0 AS flag_not_0_or_1
+                        e.response, e.complain) < 0) AS flag_not_0_or_1
     FROM segmentation_work.customers_extract AS e
 ),
 reasons AS (
