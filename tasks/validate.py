@@ -20,19 +20,20 @@ import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import date
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from tasks.database import concurrently
+from tasks.database import PARALLEL_PARTS, concurrently, in_parallel
 from tasks.errors import ConfigurationError, ValidationFailedError
-from tasks.extract import SourceMapping
+from tasks.extract import EXTRACT_TABLE, SourceMapping
 from tasks.recipes import Recipe
 from tasks.runs import last_successful_run
 from tasks.settings import PROJECT_ROOT
-from tasks.sql import analyze_for_planning, read_sql
+from tasks.sql import analyze_for_planning, page_ranges, read_sql
 
 log = logging.getLogger(__name__)
 
@@ -324,11 +325,12 @@ def quarantine_rows(engine: Engine, *, run_id: int, recipe: Recipe, config: Vali
     """The set-based quarantine over the extract (sql/validation/); returns how many customers repeat an
     earlier customer's record, and the outcomes of `suite` (GX's row-level suite; none without it).
 
-    Two jobs at once on two connections: the search for repeated records, and the row checks, which with a
-    suite run after it and evaluate only the checks of the reasons whose expectations failed (they mirror
-    the suite, nulls included: a check whose expectations held has no customer to find; at ten million
-    customers the checks cost about as much as the suite). Then the repeated records the policy does not
-    keep join the quarantine (after the checks, so a customer found by both lists the checks' reasons first).
+    Two jobs at once: the search for repeated records, and the row checks, which with a suite run after it
+    and evaluate only the checks of the reasons whose expectations failed (they mirror the suite, nulls
+    included: a check whose expectations held has no customer to find; at ten million customers every
+    check cost about as much as the suite), none when every expectation held. Then the repeated records the
+    policy does not keep join the quarantine (after the checks, so a customer found by both lists the
+    checks' reasons first).
     """
     quarantining = quarantining_checks(recipe)
 
@@ -338,10 +340,18 @@ def quarantine_rows(engine: Engine, *, run_id: int, recipe: Recipe, config: Vali
         enabled = {f"check_{reason}": quarantines and (suite is None or reason in failing)
                    for reason, quarantines in quarantining.items()}
         if any(enabled.values()):
-            with engine.begin() as connection:
-                connection.exec_driver_sql(read_sql("validation/quarantine_rows.sql"), {
-                    "run_id": run_id, "as_of": as_of, "earliest_enrolment": config.earliest_enrolment,
-                    "min_age": config.min_age, "max_age": config.max_age, **enabled})
+            # The extract's pages in ranges, each checked by its own connection at once (an INSERT ... SELECT
+            # keeps one core busy, and the search for repeated records may be over by now).
+            with engine.connect() as connection:
+                ranges = page_ranges(connection, EXTRACT_TABLE, PARALLEL_PARTS)
+
+            def check_rows(rows: dict[str, str]) -> None:
+                with engine.begin() as connection:
+                    connection.exec_driver_sql(read_sql("validation/quarantine_rows.sql"), {
+                        "run_id": run_id, "as_of": as_of, "earliest_enrolment": config.earliest_enrolment,
+                        "min_age": config.min_age, "max_age": config.max_age, **enabled, **rows})
+
+            in_parallel([partial(check_rows, rows) for rows in ranges])
         return outcomes
 
     with engine.begin() as connection:

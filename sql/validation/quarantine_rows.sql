@@ -1,6 +1,8 @@
 -- Row-level checks on the run's extract: customers that fail any enabled check go to quarantine with
 -- every reason that applies, and their raw record. Parameters:
 --   run_id, as_of, earliest_enrolment, min_age, max_age
+--   first_row, end_row: the extract's rows this statement checks, a range of row addresses (tasks/sql.py
+--                       page_ranges), so that several connections share the work
 --   check_<reason> (boolean): which checks run: those the run's recipe quarantines for, and of those, only the
 --                      ones whose expectations failed in GX's row-level suite (a check whose expectations
 --                      all held has no customer to find)
@@ -32,6 +34,7 @@ WITH broken AS (
                OR least(e.accepted_cmp1, e.accepted_cmp2, e.accepted_cmp3, e.accepted_cmp4, e.accepted_cmp5,
                         e.response, e.complain) < 0) AS flag_not_0_or_1
     FROM segmentation_work.customers_extract AS e
+    WHERE e.ctid >= %(first_row)s::tid AND e.ctid < %(end_row)s::tid
 ),
 reasons AS (
     SELECT customer_id, record, array_remove(ARRAY[
