@@ -346,9 +346,9 @@ def reset_pipeline_tables(engine) -> None:
 
 
 def vacuum_between_runs(engine) -> None:
-    """Untimed, before each scenario: what autovacuum and checkpoints do in the hours between two nightly runs (e.g. the
-    ten million history rows a first publish writes), done now, so that it is not timed as the next
-    scenario's work or running beside it. The tables without autovacuum (work tables, staged and published
+    """Untimed, before each scenario: what autovacuum and checkpoints do in the hours between two nightly
+    runs (e.g. the ten million history rows a first publish writes), done now, so that it is not timed as
+    the next scenario's work or running beside it. The tables without autovacuum (work tables, staged and published
     partitions) are left as they are."""
     import sqlalchemy as sa
 
@@ -439,9 +439,9 @@ def results_markdown(measurements: list[Measurement], machine: str, note: str) -
         return "-" if m is None else f"{m.seconds:,.1f}"
 
     lines = [f"# Benchmark results ({datetime.now():%Y-%m-%d %H:%M})", "", f"Machine: {machine}.", "", note, "",
-             "| customers | floor after retrain / reassign (s) | retrain (s) | reassign (s) | baseline (s) | retrain / floor | "
-             "reassign / floor | baseline / reassign | validation share (reassign) | peak RSS run (MB) | "
-             "peak RSS baseline (MB) |",
+             "| customers | floor after retrain / reassign (s) | retrain (s) | reassign (s) | baseline (s) | "
+             "retrain / floor | reassign / floor | baseline / reassign | validation share (reassign) | "
+             "peak RSS run (MB) | peak RSS baseline (MB) |",
              "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for size in sorted({m.size for m in measurements}):
         retrain, reassign = total(size, "retrain"), total(size, "reassign")
@@ -453,7 +453,8 @@ def results_markdown(measurements: list[Measurement], machine: str, note: str) -
                    default=0)
         baseline_peak = "-" if baseline is None else f"{baseline.peak_rss_bytes / 2**20:,.0f}"
         lines.append(
-            f"| {size:,} | {' / '.join(seconds(floor) for floor in floors)} | {seconds(retrain)} | {seconds(reassign)} | {seconds(baseline)} | "
+            f"| {size:,} | {' / '.join(seconds(floor) for floor in floors)} | {seconds(retrain)} | "
+            f"{seconds(reassign)} | {seconds(baseline)} | "
             f"{'-' if retrain is None or retrain.ratio_to_floor is None else f'{retrain.ratio_to_floor:.1f}x'} | "
             f"{'-' if reassign is None or reassign.ratio_to_floor is None else f'{reassign.ratio_to_floor:.1f}x'} | "
             f"{'-' if reassign is None or reassign.baseline_over_run is None else f'{reassign.baseline_over_run:.1f}x'}"
@@ -519,8 +520,9 @@ def main(argv: list[str] | None = None) -> int:
             "writes what the last one left in the WAL. "
             "Floor = binary COPY out of segmentation_work.customer_features + binary COPY in of the "
             "published rows into a logged table with the same primary key, timed right after each run: each "
-            "run's ratio is to its own floor (this host's speed drifts from minute to minute). Baseline = pandas read_sql of "
-            "source.customers, features in pandas, the active model, DataFrame.to_sql of the results; run "
+            "run's ratio is to its own floor (this host's speed drifts from minute to minute). "
+            "Baseline = pandas read_sql of source.customers, features in pandas, the active model, "
+            "DataFrame.to_sql of the results; run "
             + (f"only up to {args.baseline_max:,} customers." if not args.no_baseline else "not run (--no-baseline)."))
     with database(settings) as engine:
         upgrade_schema(engine)

@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from sqlalchemy.engine import Engine
 
 from tasks.errors import ConfigurationError, NoSourceDataError
-from tasks.sql import analyze_for_planning, quote_identifier, quote_table, read_sql
+from tasks.sql import analyze_for_planning, quote_identifier, quote_table, read_sql, table_columns
 
 SOURCE_COLUMNS = [
     "customer_id", "birth_year", "education", "marital_status", "income", "kids_home", "teens_home",
@@ -29,7 +29,6 @@ SOURCE_COLUMNS = [
 ]
 DEFAULT_SOURCE_TABLE = "source.customers"
 EXTRACT_TABLE = "segmentation_work.customers_extract"
-NEXT_EXTRACT_TABLE = "segmentation_work.customers_extract_next"
 
 
 class SourceMapping(BaseModel):
@@ -88,12 +87,8 @@ def extract_customers(engine: Engine, mapping: SourceMapping, today: date) -> Ex
         _check_source_types(connection, mapping, source)
         labels = connection.execute(sa.text(
             read_sql("extract/source_labels.sql").format(columns=columns, source=source))).all()
-        typed = ", ".join(f"CAST(extracted.{quote_identifier(column)} AS {column_type}) AS {quote_identifier(column)}"
-                          for column, column_type in connection.execute(sa.text(
-                              "SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute "
-                              "WHERE attrelid = CAST(:table AS regclass) AND attnum > 0 AND NOT attisdropped "
-                              "ORDER BY attnum"), {"table": EXTRACT_TABLE}))
-        connection.exec_driver_sql(f"DROP TABLE IF EXISTS {NEXT_EXTRACT_TABLE}")  # a run cut short
+        typed = ", ".join(f"CAST(extracted.{quote_identifier(column.name)} AS {column.type}) AS "
+                          f"{quote_identifier(column.name)}" for column in table_columns(connection, EXTRACT_TABLE))
         rows = connection.exec_driver_sql(
             read_sql("extract/customers_extract.sql").format(columns=columns, source=source, typed=typed),
             {"label_fields": [label.field for label in labels], "label_raws": [label.raw for label in labels],

@@ -25,7 +25,7 @@ from tasks.features import FEATURES_TABLE
 from tasks.registry import StoredModel
 from tasks.scoring import scoring_sql
 from tasks.segments import SPEND_WINDOW_YEARS
-from tasks.sql import analyze_for_planning, indexes_built_afterwards, quote_identifier, read_sql
+from tasks.sql import analyze_for_planning, indexes_built_afterwards, quote_identifier, read_sql, table_columns
 from tasks.train import Assignment
 
 WORK_SCHEMA = "segmentation_work"
@@ -59,9 +59,8 @@ def stage(engine: Engine, model: StoredModel, run_id: int, assigned_at: datetime
         connection.exec_driver_sql("ANALYZE segmentation.model_segments")
         ranges = [StagingRange(part, lower, upper)
                   for part, (lower, upper) in enumerate(_id_ranges(connection, parts))]
-        not_null = ", ".join(f"ALTER COLUMN {quote_identifier(column)} SET NOT NULL" for column in connection.scalars(
-            sa.text("SELECT attname FROM pg_attribute WHERE attrelid = CAST(:table AS regclass) AND attnum > 0 "
-                    "AND attnotnull AND NOT attisdropped ORDER BY attnum"), {"table": PUBLISHED_TABLE}))
+        not_null = ", ".join(f"ALTER COLUMN {quote_identifier(column.name)} SET NOT NULL"
+                             for column in table_columns(connection, PUBLISHED_TABLE) if column.not_null)
     statement = read_sql("publish/stage_assignments.sql")
     parameters = {"run_id": run_id, "model_version": model.model_version, "assigned_at": assigned_at,
                   **scoring.parameters}

@@ -71,6 +71,15 @@ def analyze_for_planning(connection: sa.Connection, *tables: str) -> None:
     connection.exec_driver_sql("ANALYZE " + ", ".join(tables))
 
 
+def table_columns(connection: sa.Connection, table: str) -> list[sa.Row]:
+    """A table's columns from the catalog, in order: name, type (with its modifier, as SQL writes it) and
+    not_null. `table` is a trusted name."""
+    return list(connection.execute(sa.text(
+        "SELECT attname AS name, format_type(atttypid, atttypmod) AS type, attnotnull AS not_null "
+        "FROM pg_attribute WHERE attrelid = CAST(:table AS regclass) AND attnum > 0 AND NOT attisdropped "
+        "ORDER BY attnum"), {"table": table}))
+
+
 @contextmanager
 def indexes_built_afterwards(connection: sa.Connection, table: str) -> Iterator[None]:
     """Drop `table`'s indexes (and the primary key and unique constraints they back) for a bulk insert,

@@ -10,10 +10,11 @@
 -- skips the WAL on a server with wal_level minimal (the embedded one). sql/publish/staging_partition.sql
 -- then adds what the partition must share with customer_segments. The placeholders in braces are that
 -- SQL, the partition (a name tasks/publish.py makes; sql/publish/staging_table.sql dropped an earlier
--- run's) and its range of ids (integers). Parameters: run_id, model_version, assigned_at, and the model's numbers. No sort: the
--- partition's primary key is built after the load. Without autovacuum, here and once published: the run
--- analyses the rows it writes, the next run replaces them, and an autovacuum busy on them held up each
--- DETACH and ATTACH for a second (until PostgreSQL cancels it) while using the cores the run needs.
+-- run's) and its range of ids (integers). Parameters: run_id, model_version, assigned_at, and the model's
+-- numbers. No sort: the partition's primary key is built after the load. Without autovacuum, here and
+-- once published: the run analyses the rows it writes, the next run replaces them, and an autovacuum busy
+-- on them held up each DETACH and ATTACH for a second (until PostgreSQL cancels it) while using the cores
+-- the run needs.
 CREATE TABLE {partition} WITH (autovacuum_enabled = false) AS
 SELECT n.customer_id, m.segment_id, m.segment_name, m.tier, m.recommended_action, m.model_version,
        CAST(%(run_id)s AS bigint) AS run_id, CAST(%(assigned_at)s AS timestamptz) AS assigned_at,
