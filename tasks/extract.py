@@ -7,6 +7,7 @@ platform column that holds it.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -29,6 +30,7 @@ SOURCE_COLUMNS = [
 ]
 DEFAULT_SOURCE_TABLE = "source.customers"
 EXTRACT_TABLE = "segmentation_work.customers_extract"
+LABELLED_FIELDS = ("education", "marital_status")  # columns whose raw labels map to canonical ones
 
 
 class SourceMapping(BaseModel):
@@ -91,8 +93,8 @@ def extract_customers(engine: Engine, mapping: SourceMapping, today: date) -> Ex
                           f"{quote_identifier(column.name)}" for column in table_columns(connection, EXTRACT_TABLE))
         rows = connection.exec_driver_sql(
             read_sql("extract/customers_extract.sql").format(columns=columns, source=source, typed=typed),
-            {"label_fields": [label.field for label in labels], "label_raws": [label.raw for label in labels],
-             "label_canonicals": [label.canonical for label in labels]}).rowcount
+            {f"{field}_labels": json.dumps({label.raw: label.canonical for label in labels if label.field == field})
+             for field in LABELLED_FIELDS}).rowcount
         connection.exec_driver_sql(read_sql("extract/swap_extract.sql"))
         connection.commit()
     with engine.begin() as connection:

@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from tasks import registry
-from tasks.database import PARALLEL_PARTS, in_parallel
+from tasks.database import PARALLEL_PARTS, in_background, in_parallel
 from tasks.errors import AuditFailedError
 from tasks.features import FEATURES_TABLE
 from tasks.registry import StoredModel
@@ -216,40 +216,45 @@ def publish(engine: Engine, *, run_id: int, assignment: Assignment,
 
     finding = [] if empty_history else [partial(find_changes, table, partition)
                                         for table, partition in zip(changes, partitions, strict=True)]
-    *_, profiles = in_parallel([*finding, profile_rows])
     all_changes = "(" + " UNION ALL ".join(
         [f"SELECT * FROM {table}" for table in changes] or
         [f"SELECT customer_id, false AS close_current, true AS open_new, segment_id, segment_name, tier, run_id "
          f"FROM {STAGING_TABLE}"]) + ")"
-    with engine.begin() as connection:
-        if assignment.trained:
-            registry.activate(connection, assignment.model.model_version)
-        # A first publish: the history's indexes are built after its rows, and the table, still empty now
-        # that this transaction holds its lock, is emptied anew: a table truncated in the transaction that
-        # fills it takes the rows without writing them to the WAL on a server with wal_level minimal (the
-        # embedded one), nearly halving the insert of ten million rows.
-        with indexes_built_afterwards(connection, "segmentation.segment_history") if empty_history \
-                else nullcontext():
-            if empty_history and not connection.scalar(sa.text(
-                    "SELECT EXISTS (SELECT 1 FROM segmentation.segment_history)")):
-                connection.exec_driver_sql("TRUNCATE segmentation.segment_history")
-            connection.exec_driver_sql(read_sql("publish/segment_history.sql").format(
-                changes=all_changes, order="" if empty_history else "ORDER BY customer_id"))
-        reached("segment_history")
-        if profiles:
-            columns = list(profiles[0])  # the query's own column names, segment_profiles' columns
-            connection.execute(sa.text(
-                f"INSERT INTO segmentation.segment_profiles ({', '.join(columns)}) VALUES "
-                f"({', '.join(':' + column for column in columns)}) ON CONFLICT (run_id, segment_id) DO NOTHING"),
-                profiles)
-        reached("segment_profiles")
-        published = int(connection.scalar(sa.text(
-            "SELECT sum(customers) FROM segmentation.segment_profiles WHERE run_id = :run_id"), {"run_id": run_id}))
-        connection.exec_driver_sql(read_sql("publish/swap_partition.sql"))
-        reached("customer_segments")
-        for table in changes:
-            connection.exec_driver_sql(f"DROP TABLE {table}")
-        return published
+    # The profiles' scan of the staged rows goes on while the changes are found and the history written
+    # (on a first publish, ten million rows and their indexes): the transaction waits for them only when it
+    # inserts them, before the swap, the one step that needs the staged rows to itself.
+    with in_background(profile_rows) as profiling:
+        in_parallel(finding)
+        with engine.begin() as connection:
+            if assignment.trained:
+                registry.activate(connection, assignment.model.model_version)
+            # A first publish: the history's indexes are built after its rows, and the table, still empty now
+            # that this transaction holds its lock, is emptied anew: a table truncated in the transaction that
+            # fills it takes the rows without writing them to the WAL on a server with wal_level minimal (the
+            # embedded one), nearly halving the insert of ten million rows.
+            with indexes_built_afterwards(connection, "segmentation.segment_history") if empty_history \
+                    else nullcontext():
+                if empty_history and not connection.scalar(sa.text(
+                        "SELECT EXISTS (SELECT 1 FROM segmentation.segment_history)")):
+                    connection.exec_driver_sql("TRUNCATE segmentation.segment_history")
+                connection.exec_driver_sql(read_sql("publish/segment_history.sql").format(
+                    changes=all_changes, order="" if empty_history else "ORDER BY customer_id"))
+            reached("segment_history")
+            profiles = profiling.result()
+            if profiles:
+                columns = list(profiles[0])  # the query's own column names, segment_profiles' columns
+                connection.execute(sa.text(
+                    f"INSERT INTO segmentation.segment_profiles ({', '.join(columns)}) VALUES "
+                    f"({', '.join(':' + column for column in columns)}) ON CONFLICT (run_id, segment_id) DO NOTHING"),
+                    profiles)
+            reached("segment_profiles")
+            published = int(connection.scalar(sa.text(
+                "SELECT sum(customers) FROM segmentation.segment_profiles WHERE run_id = :run_id"), {"run_id": run_id}))
+            connection.exec_driver_sql(read_sql("publish/swap_partition.sql"))
+            reached("customer_segments")
+            for table in changes:
+                connection.exec_driver_sql(f"DROP TABLE {table}")
+            return published
 
 
 def now_utc() -> datetime:
