@@ -185,11 +185,11 @@ def publish(engine: Engine, *, run_id: int, assignment: Assignment,
     segment and tier changes, add profiles. `after_step(step)` runs inside the still-open transaction
     after each step (tests use it to look from another connection).
 
-    What the transaction writes is computed first, on parallel connections, from the staged rows (committed,
-    untouched until the swap) and the history: its changes, one work table per staging partition (none on a
-    first publish, where every staged customer opens a row), and the segments' profiles. The transaction
-    then applies them and swaps the partitions in. Only a run holding the pipeline's lock publishes, so the
-    history does not change in between.
+    What the transaction writes is computed on parallel connections from the staged rows (committed,
+    untouched until the swap) and the history: first its changes, one work table per staging partition
+    (none on a first publish, where every staged customer opens a row); the segments' profiles meanwhile,
+    and on while the transaction applies the changes. Then it inserts the profiles and swaps the partitions
+    in. Only a run holding the pipeline's lock publishes, so the history does not change in between.
     """
     reached = after_step or (lambda _step: None)
     with engine.connect() as connection:
