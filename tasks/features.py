@@ -5,16 +5,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
-from functools import partial
 
 import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from tasks.database import PARALLEL_PARTS, in_parallel
+from tasks.database import PARALLEL_PARTS
 from tasks.extract import EXTRACT_TABLE
 from tasks.recipes import FEATURE_CATALOG, Recipe
-from tasks.sql import analyze_for_planning, page_ranges, quote_identifier, read_arrays, read_sql
+from tasks.sql import analyze_for_planning, execute_by_page_ranges, quote_identifier, read_arrays, read_sql
 
 FEATURE_COLUMNS = list(FEATURE_CATALOG)
 FEATURES_TABLE = "segmentation_work.customer_features"
@@ -43,15 +42,9 @@ def compute_features(engine: Engine, recipe: Recipe, *, as_of: date, snapshot_da
         connection.exec_driver_sql(f"TRUNCATE {FEATURES_TABLE}")
         connection.exec_driver_sql(f"ALTER TABLE {FEATURES_TABLE} DROP CONSTRAINT IF EXISTS {FEATURES_KEY}")
         connection.exec_driver_sql(f"DROP INDEX IF EXISTS segmentation_work.{FEATURES_KEY}")  # a run cut short
-        ranges = page_ranges(connection, EXTRACT_TABLE, parts)
-    statement = f"INSERT INTO {FEATURES_TABLE} " + read_sql("features/customer_features.sql")
-    parameters = feature_parameters(recipe, as_of, snapshot_date, run_id)
-
-    def insert(rows: dict[str, str]) -> int:
-        with engine.begin() as connection:
-            return connection.exec_driver_sql(statement, {**parameters, **rows}).rowcount
-
-    inserted = sum(in_parallel([partial(insert, rows) for rows in ranges]))
+    inserted = execute_by_page_ranges(
+        engine, EXTRACT_TABLE, f"INSERT INTO {FEATURES_TABLE} " + read_sql("features/customer_features.sql"),
+        feature_parameters(recipe, as_of, snapshot_date, run_id), parts)
     with engine.begin() as connection:
         analyze_for_planning(connection, FEATURES_TABLE)
     return inserted

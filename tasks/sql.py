@@ -7,13 +7,14 @@ import re
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from functools import cache
+from functools import cache, partial
 
 import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from tasks.database import in_parallel
 from tasks.errors import ConfigurationError
 from tasks.settings import PROJECT_ROOT
 
@@ -128,6 +129,21 @@ def page_ranges(connection: sa.Connection, table: str, parts: int) -> list[dict[
     bounds = [pages * part // parts for part in range(parts)] + [LAST_BLOCK]
     return [{"first_row": f"({bounds[part]},0)", "end_row": f"({bounds[part + 1]},0)"}
             for part in range(parts)]
+
+
+def execute_by_page_ranges(engine: Engine, table: str, statement: str, parameters: dict[str, object],
+                           parts: int) -> int:
+    """Run `statement` (which reads `table` between its first_row and end_row parameters) once per range of
+    page_ranges, each on its own connection and in its own transaction, all at once: one statement keeps one
+    core busy. Returns the rows they affected in all."""
+    with engine.connect() as connection:
+        ranges = page_ranges(connection, table, parts)
+
+    def execute(rows: dict[str, str]) -> int:
+        with engine.begin() as connection:
+            return connection.exec_driver_sql(statement, {**parameters, **rows}).rowcount
+
+    return sum(in_parallel([partial(execute, rows) for rows in ranges]))
 
 
 # -- numpy arrays in and out in bulk (binary COPY in, ADBC out: no text parsing, memory bounded by the arrays) -

@@ -20,20 +20,19 @@ import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import date
-from functools import partial
 from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from tasks.database import PARALLEL_PARTS, concurrently, in_parallel
+from tasks.database import PARALLEL_PARTS, concurrently
 from tasks.errors import ConfigurationError, ValidationFailedError
 from tasks.extract import EXTRACT_TABLE, SourceMapping
 from tasks.recipes import Recipe
 from tasks.runs import last_successful_run
 from tasks.settings import PROJECT_ROOT
-from tasks.sql import analyze_for_planning, page_ranges, read_sql
+from tasks.sql import analyze_for_planning, execute_by_page_ranges, read_sql
 
 log = logging.getLogger(__name__)
 
@@ -340,18 +339,10 @@ def quarantine_rows(engine: Engine, *, run_id: int, recipe: Recipe, config: Vali
         enabled = {f"check_{reason}": quarantines and (suite is None or reason in failing)
                    for reason, quarantines in quarantining.items()}
         if any(enabled.values()):
-            # The extract's pages in ranges, each checked by its own connection at once (an INSERT ... SELECT
-            # keeps one core busy, and the search for repeated records may be over by now).
-            with engine.connect() as connection:
-                ranges = page_ranges(connection, EXTRACT_TABLE, PARALLEL_PARTS)
-
-            def check_rows(rows: dict[str, str]) -> None:
-                with engine.begin() as connection:
-                    connection.exec_driver_sql(read_sql("validation/quarantine_rows.sql"), {
-                        "run_id": run_id, "as_of": as_of, "earliest_enrolment": config.earliest_enrolment,
-                        "min_age": config.min_age, "max_age": config.max_age, **enabled, **rows})
-
-            in_parallel([partial(check_rows, rows) for rows in ranges])
+            # Over ranges of the extract's pages at once (the search for repeated records may be over by now).
+            execute_by_page_ranges(engine, EXTRACT_TABLE, read_sql("validation/quarantine_rows.sql"), {
+                "run_id": run_id, "as_of": as_of, "earliest_enrolment": config.earliest_enrolment,
+                "min_age": config.min_age, "max_age": config.max_age, **enabled}, PARALLEL_PARTS)
         return outcomes
 
     with engine.begin() as connection:
