@@ -13,7 +13,14 @@ from sqlalchemy.engine import Engine
 from tasks.database import PARALLEL_PARTS
 from tasks.extract import EXTRACT_TABLE
 from tasks.recipes import FEATURE_CATALOG, Recipe
-from tasks.sql import analyze_for_planning, execute_by_page_ranges, quote_identifier, read_arrays, read_sql
+from tasks.sql import (
+    analyze_for_planning,
+    execute_by_page_ranges,
+    quote_identifier,
+    read_arrays,
+    read_sql,
+    without_parallel_workers,
+)
 
 FEATURE_COLUMNS = list(FEATURE_CATALOG)
 FEATURES_TABLE = "segmentation_work.customer_features"
@@ -55,6 +62,7 @@ def key_features(engine: Engine) -> None:
     customer; a repeated customer fails it). First as a unique index, which lets readers of the table (the
     features suite, the model's sample) go on while it is built; then made the key, a moment's lock."""
     with engine.begin() as connection:
+        without_parallel_workers(connection)  # built beside the features suite and the sample's read
         connection.exec_driver_sql(f"CREATE UNIQUE INDEX {FEATURES_KEY} ON {FEATURES_TABLE} (customer_id)")
     with engine.begin() as connection:
         connection.exec_driver_sql(

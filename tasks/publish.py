@@ -25,7 +25,14 @@ from tasks.features import FEATURES_TABLE
 from tasks.registry import StoredModel
 from tasks.scoring import scoring_sql
 from tasks.segments import SPEND_WINDOW_YEARS
-from tasks.sql import analyze_for_planning, indexes_built_afterwards, quote_identifier, read_sql, table_columns
+from tasks.sql import (
+    analyze_for_planning,
+    indexes_built_afterwards,
+    quote_identifier,
+    read_sql,
+    table_columns,
+    without_parallel_workers,
+)
 from tasks.train import Assignment
 
 WORK_SCHEMA = "segmentation_work"
@@ -134,7 +141,8 @@ def audit(engine: Engine, *, run_id: int, model_version: int, expected_rows: int
     The checks' scan of the staged rows (sql/publish/audit.sql) runs beside the builds of the partitions'
     primary keys, which check that every customer is staged once: all of them only read the rows."""
     def scanned_checks() -> list[AuditCheck]:
-        with engine.connect() as connection:
+        with engine.begin() as connection:
+            without_parallel_workers(connection)  # beside the key builds, one per core
             return [AuditCheck(*row) for row in connection.exec_driver_sql(read_sql("publish/audit.sql"), {
                 "run_id": run_id, "model_version": model_version, "expected_rows": expected_rows})]
 
@@ -170,6 +178,7 @@ def _add_primary_key(engine: Engine, partition: str) -> str | None:
     table, key = f"{WORK_SCHEMA}.{quote_identifier(partition)}", quote_identifier(f"{partition}_pkey")
     try:
         with engine.begin() as connection:
+            without_parallel_workers(connection)  # the other partitions' builds and the audit's scan share the cores
             connection.exec_driver_sql(f"CREATE UNIQUE INDEX {key} ON {table} (customer_id)")
         with engine.begin() as connection:
             connection.exec_driver_sql(f"ALTER TABLE {table} ADD CONSTRAINT {key} PRIMARY KEY USING INDEX {key}")
@@ -206,11 +215,13 @@ def publish(engine: Engine, *, run_id: int, assignment: Assignment,
 
     def find_changes(table: str, partition: sa.Row) -> None:
         with engine.begin() as connection:
+            without_parallel_workers(connection)  # one statement per partition, at once
             connection.exec_driver_sql(read_sql("publish/history_changes.sql").format(
                 changes=table, partition=partition.name, partition_range=partition.range or "true"))
 
     def profile_rows() -> list[dict]:
-        with engine.connect() as reader:
+        with engine.begin() as reader:
+            without_parallel_workers(reader)  # beside the changes' statements
             return [dict(row) for row in reader.exec_driver_sql(read_sql("publish/segment_profiles.sql"), {
                 "run_id": run_id, "window_years": SPEND_WINDOW_YEARS}).mappings()]
 

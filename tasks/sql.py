@@ -72,6 +72,15 @@ def analyze_for_planning(connection: sa.Connection, *tables: str) -> None:
     connection.exec_driver_sql("ANALYZE " + ", ".join(tables))
 
 
+def without_parallel_workers(connection: sa.Connection) -> None:
+    """For the rest of the transaction, plan each statement as one server process. For statements that run
+    beside others, each on its own connection (one per core): parallel workers would only oversubscribe the
+    cores, and cost more CPU than they save (a parallel hash join builds a shared table where, alone, the
+    planner merges two indexes that are in key order, and parallel index builds merge their workers' sorts)."""
+    connection.exec_driver_sql("SET LOCAL max_parallel_workers_per_gather = 0")
+    connection.exec_driver_sql("SET LOCAL max_parallel_maintenance_workers = 0")
+
+
 def table_columns(connection: sa.Connection, table: str) -> list[sa.Row]:
     """A table's columns from the catalog, in order: name, type (with its modifier, as SQL writes it) and
     not_null. `table` is a trusted name."""
