@@ -180,19 +180,19 @@ def run_pipeline(engine, settings, meter: Meter, mode: str) -> int:
     from tasks.report import summarise_run
     from tasks.runs import finish_run, pipeline_lock, start_run, update_run
     from tasks.train import RetrainPolicy, decide_mode, reassign, train_model
-    from tasks.validate import (ValidationConfig, raise_on_contract_failures, store_outcomes, validate_features,
-                                validate_rows, validate_source_contract)
+    from tasks.validate import (DataDocs, ValidationConfig, raise_on_contract_failures, store_outcomes,
+                                validate_features, validate_rows, validate_source_contract)
 
     recipe, mapping, config = load_recipe("default"), SourceMapping(), ValidationConfig()
-    docs_dir = settings.state_dir / "data_docs"
+    docs = DataDocs(settings.state_dir / "data_docs")
     with meter.stage("prepare-database", rows=0):
         upgrade_schema(engine)
-    with pipeline_lock(engine):
+    with pipeline_lock(engine), docs:
         run_id = start_run(engine, mode_requested=mode, recipe_name=recipe.name, parameters={"mode": mode},
                            flow_run_id=None)
 
         def check_source_contract() -> None:
-            contract = validate_source_contract(engine, mapping, config, docs_dir)
+            contract = validate_source_contract(engine, mapping, config, docs)
             store_outcomes(engine, run_id, contract)
             raise_on_contract_failures(contract, "the source table")
 
@@ -206,7 +206,7 @@ def run_pipeline(engine, settings, meter: Meter, mode: str) -> int:
         update_run(engine, run_id, as_of=as_of, rows_extracted=extracted.rows)
         with meter.stage("validate"):
             report = validate_rows(engine, run_id=run_id, recipe=recipe, config=config, as_of=as_of,
-                                   docs_dir=docs_dir, extracted=extracted.rows)
+                                   docs=docs, extracted=extracted.rows)
             store_outcomes(engine, run_id, report.outcomes)
         update_run(engine, run_id, rows_quarantined=report.quarantined)
         modelled = meter.size - report.quarantined
@@ -218,7 +218,7 @@ def run_pipeline(engine, settings, meter: Meter, mode: str) -> int:
         with meter.stage("read-sample", rows=min(modelled, recipe.training_sample)):
             _, outcomes, features = in_parallel([
                 meter.alongside("features-key", lambda: key_features(engine)),
-                meter.alongside("features-suite", lambda: validate_features(engine, docs_dir)),
+                meter.alongside("features-suite", lambda: validate_features(engine, docs)),
                 lambda: read_features(engine, model_columns(recipe), progress=throttled_progress("read features"),
                                       sample=recipe.training_sample, seed=recipe.random_state,
                                       modelled=modelled)])
@@ -243,6 +243,7 @@ def run_pipeline(engine, settings, meter: Meter, mode: str) -> int:
         with meter.stage("audit", rows=modelled):
             audit(engine, run_id=run_id, model_version=assignment.model.model_version, expected_rows=modelled)
         with meter.stage("publish", rows=modelled):
+            docs.wait()  # as in the flow: the Data Docs are complete before anything is published
             published = publish(engine, run_id=run_id, assignment=assignment)
         del features, assignment
         update_run(engine, run_id, rows_published=published,

@@ -60,11 +60,11 @@ def measure(engine, customers: int) -> dict:
     run_id = start_run(engine, mode_requested="auto", recipe_name=recipe.name, parameters={"benchmark": True},
                        flow_run_id=None)
 
-    contract_s, _ = timed(lambda: validate_source_contract(engine, SourceMapping(), config, docs_dir=None))
+    contract_s, _ = timed(lambda: validate_source_contract(engine, SourceMapping(), config, docs=None))
     rows_s, _ = timed(lambda: validate_rows(engine, run_id=run_id, recipe=recipe, config=config, as_of=as_of,
-                                            docs_dir=None))
+                                            docs=None))
     compute_features(engine, recipe, as_of=as_of, snapshot_date=extract.snapshot_date, run_id=run_id)
-    features_s, _ = timed(lambda: validate_features(engine, docs_dir=None))
+    features_s, _ = timed(lambda: validate_features(engine, docs=None))
 
     baseline_run = start_run(engine, mode_requested="auto", recipe_name=recipe.name,
                              parameters={"benchmark": "baseline"}, flow_run_id=None)

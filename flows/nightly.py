@@ -36,6 +36,7 @@ from tasks.runs import finish_run, pipeline_lock, start_run, update_run
 from tasks.settings import SAMPLE_DATA, Settings, get_settings
 from tasks.train import Assignment, RetrainPolicy, decide_mode, reassign, train_model
 from tasks.validate import (
+    DataDocs,
     ExpectationOutcome,
     ValidationConfig,
     ValidationReport,
@@ -69,12 +70,11 @@ ARTIFACT_KEY = re.compile(r"[a-z0-9]+(-[a-z0-9]+)*")  # what Prefect accepts as 
 
 
 def link_artifact(key: str, path: Path, text: str) -> None:
-    """A link artifact on the current run to a file the run wrote (e.g. Data Docs), if it exists."""
+    """A link artifact on the current run to a file the run writes (e.g. Data Docs, which are built in the
+    background: the run waits for them before it publishes, and fails if they cannot be built)."""
     if not ARTIFACT_KEY.fullmatch(key):
         raise ValueError(f"artifact key {key!r} must be lowercase letters, digits and dashes")
-    if path.exists():
-        create_link_artifact(key=key, link=path.resolve().as_uri(), link_text=text,
-                             description=f"{text} ({path})")
+    create_link_artifact(key=key, link=path.resolve().as_uri(), link_text=text, description=f"{text} ({path})")
 
 
 def rows_progress(what: str, every_seconds: float = 5.0) -> Callable[[int, float], None]:
@@ -110,25 +110,23 @@ def extract(engine: Engine, mapping: SourceMapping) -> ExtractResult:
 
 
 @pipeline_task("check-source-contract")
-def check_source_contract(engine: Engine, settings: Settings, mapping: SourceMapping, run_id: int,
+def check_source_contract(engine: Engine, docs: DataDocs, mapping: SourceMapping, run_id: int,
                           config: ValidationConfig) -> list[ExpectationOutcome]:
-    docs_dir = settings.state_dir / "data_docs"
-    contract = validate_source_contract(engine, mapping, config, docs_dir)
-    link_artifact("data-docs", docs_dir / "index.html", "Great Expectations Data Docs")
+    contract = validate_source_contract(engine, mapping, config, docs)
+    link_artifact("data-docs", docs.index, "Great Expectations Data Docs")
     store_outcomes(engine, run_id, contract)
     raise_on_contract_failures(contract, f"the source table {mapping.table}")
     return contract
 
 
 @pipeline_task("validate")
-def validate(engine: Engine, settings: Settings, run_id: int, recipe: Recipe, config: ValidationConfig,
+def validate(engine: Engine, docs: DataDocs, run_id: int, recipe: Recipe, config: ValidationConfig,
              as_of: date, contract: list[ExpectationOutcome], extracted: int) -> ValidationReport:
-    docs_dir = settings.state_dir / "data_docs"
-    report = validate_rows(engine, run_id=run_id, recipe=recipe, config=config, as_of=as_of, docs_dir=docs_dir,
+    report = validate_rows(engine, run_id=run_id, recipe=recipe, config=config, as_of=as_of, docs=docs,
                            extracted=extracted)
     store_outcomes(engine, run_id, report.outcomes)
     report.outcomes = contract + report.outcomes
-    report.docs_index = docs_dir / "index.html"
+    report.docs_index = docs.index
     create_markdown_artifact(key="validation-summary", markdown=report.markdown(),
                              description=f"Validation of run {run_id}")
     get_run_logger().info("validation: %s quarantined, %s duplicate records (policy %s)",
@@ -137,7 +135,7 @@ def validate(engine: Engine, settings: Settings, run_id: int, recipe: Recipe, co
 
 
 @pipeline_task("build-features")
-def build_features(engine: Engine, settings: Settings, run_id: int, recipe: Recipe, as_of: date,
+def build_features(engine: Engine, docs: DataDocs, run_id: int, recipe: Recipe, as_of: date,
                    snapshot_date: date) -> ModelledCustomers:
     modelled = compute_features(engine, recipe, as_of=as_of, snapshot_date=snapshot_date, run_id=run_id)
 
@@ -146,7 +144,7 @@ def build_features(engine: Engine, settings: Settings, run_id: int, recipe: Reci
     # sample; everyone is placed in SQL.
     _, outcomes, sample = in_parallel([
         lambda: key_features(engine),
-        lambda: validate_features(engine, settings.state_dir / "data_docs"),
+        lambda: validate_features(engine, docs),
         lambda: read_features(engine, model_columns(recipe), progress=rows_progress("read features"),
                               sample=recipe.training_sample, seed=recipe.random_state, modelled=modelled)])
     store_outcomes(engine, run_id, outcomes)
@@ -246,7 +244,7 @@ def nightly_segmentation(parameters: RunParameters = RunParameters()) -> dict:  
     config = ValidationConfig(max_quarantine_share=parameters.max_quarantine_share,
                               max_row_count_drop=parameters.max_row_count_drop)
     logger = get_run_logger()
-    with database(settings) as engine:
+    with database(settings) as engine, DataDocs(settings.state_dir / "data_docs") as docs:
         logger.info("database %s", mask_url(engine.url))
         prepare_database(engine, settings, mapping)
         with pipeline_lock(engine, parameters.lock_wait_seconds):
@@ -258,7 +256,7 @@ def nightly_segmentation(parameters: RunParameters = RunParameters()) -> dict:  
             try:
                 # The source contract reads the source table, not the extract: GX checks it while the
                 # extract copies it, and the run waits for the verdict before using the extract.
-                contract = check_source_contract.submit(engine, settings, mapping, run_id, config)
+                contract = check_source_contract.submit(engine, docs, mapping, run_id, config)
                 try:
                     with clock.stage("extract"):
                         extracted = extract(engine, mapping)
@@ -267,16 +265,17 @@ def nightly_segmentation(parameters: RunParameters = RunParameters()) -> dict:  
                 as_of = parameters.as_of or extracted.snapshot_date
                 update_run(engine, run_id, as_of=as_of, rows_extracted=extracted.rows)
                 with clock.stage("validate"):
-                    validation = validate(engine, settings, run_id, recipe, config, as_of, contract.result(),
+                    validation = validate(engine, docs, run_id, recipe, config, as_of, contract.result(),
                                           extracted.rows)
                 update_run(engine, run_id, rows_quarantined=validation.quarantined)
                 with clock.stage("build-features"):
-                    modelled = build_features(engine, settings, run_id, recipe, as_of, extracted.snapshot_date)
+                    modelled = build_features(engine, docs, run_id, recipe, as_of, extracted.snapshot_date)
                 update_run(engine, run_id, rows_modelled=modelled.count)
                 with clock.stage("train-or-reassign"):
                     assignment = train_or_reassign(engine, run_id, modelled.sample, recipe, parameters, as_of)
                 update_run(engine, run_id, model_version=assignment.model.model_version)
                 with clock.stage("publish"):
+                    docs.wait()  # the run's Data Docs are complete before anything is published
                     published = publish_segments(engine, run_id, modelled.count, assignment, parameters.dry_run)
                 update_run(engine, run_id, rows_published=published, timings=clock.seconds)
                 finish_run(engine, run_id, status="succeeded")

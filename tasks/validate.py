@@ -18,6 +18,7 @@ import math
 import os
 import warnings
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import date
 from pathlib import Path
@@ -113,6 +114,50 @@ def load_suite_document(name: str) -> dict:
     return json.loads((EXPECTATIONS_DIR / f"{name}.json").read_text())
 
 
+class DataDocs:
+    """A run's Great Expectations Data Docs site (`directory`/index.html) and the GX stores beside it.
+
+    Each suite's pages are built in a background thread while the run goes on: a build sets up and renders
+    GX's page templates, about a second of Python per suite whatever the number of customers, that no
+    stage needs. One thread, so builds of the one site never overlap. `wait()` returns once every build
+    submitted has finished, and raises the first one's error; leaving a `with` block waits too.
+    """
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self._builder = ThreadPoolExecutor(max_workers=1, thread_name_prefix="data-docs")
+        self._builds: list[Future[None]] = []
+
+    @property
+    def index(self) -> Path:
+        return self.directory / "index.html"
+
+    def build(self, context: Any, resources: list) -> None:
+        """Build (in the background) the pages of `resources`, and the index: earlier runs' pages are on
+        disk already."""
+        self._builds.append(self._builder.submit(
+            context.build_data_docs, site_names=["local"], resource_identifiers=resources))
+
+    def wait(self) -> None:
+        builds, self._builds = self._builds, []
+        for build in builds:
+            build.result()
+
+    def __enter__(self) -> DataDocs:
+        return self
+
+    def __exit__(self, error_type: type[BaseException] | None, *_details: object) -> None:
+        try:
+            self.wait()
+        except Exception:
+            if error_type is None:
+                raise
+            # The block's own error is the run's: a build that failed as well is only logged.
+            log.exception("building the Data Docs failed too")
+        finally:
+            self._builder.shutdown()
+
+
 def _gx_context(docs_dir: Path | None):
     """An ephemeral GX context; with a Data Docs directory, its suites and validation results are kept on
     disk beside it (`gx_stores/`), so the Data Docs index lists every suite of every run, as a GX project's
@@ -157,7 +202,7 @@ def _suite_with_columns(gx, document: dict, rename: dict[str, str]):
 
 
 def run_suite(engine: Engine, *, suite_name: str, schema: str, table: str, parameters: dict[str, Any],
-              docs_dir: Path | None, rename: dict[str, str] | None = None) -> list[ExpectationOutcome]:
+              docs: DataDocs | None, rename: dict[str, str] | None = None) -> list[ExpectationOutcome]:
     """Run one suite against a table in the database; results in canonical column names.
 
     Two passes, because GX fetches failing-value samples with one query per expectation (a full scan
@@ -169,7 +214,7 @@ def run_suite(engine: Engine, *, suite_name: str, schema: str, table: str, param
     document = load_suite_document(suite_name)
     severity = document["meta"]["severity"]
     os.environ[GX_URL_VARIABLE] = engine.url.render_as_string(hide_password=False)
-    gx, context = _gx_context(docs_dir)
+    gx, context = _gx_context(docs.directory if docs is not None else None)
     source = context.data_sources.add_postgres(name="segments", connection_string="${" + GX_URL_VARIABLE + "}")
     asset = source.add_table_asset(name=f"{schema}.{table}", table_name=table, schema_name=schema)
     batch = asset.add_batch_definition_whole_table("whole table")
@@ -203,10 +248,8 @@ def run_suite(engine: Engine, *, suite_name: str, schema: str, table: str, param
     detailed = by_expectation(run_checkpoint(
         f"{suite_name}.failures", failing,
         {"result_format": "SUMMARY", "partial_unexpected_count": SAMPLE_SIZE})) if failing else {}
-    if docs_dir is not None:
-        # Once for both passes: each build sets up and compiles GX's page templates anew (about a second).
-        # Only this suite's pages, and the index: earlier runs' pages are on disk already.
-        context.build_data_docs(site_names=["local"], resource_identifiers=built_resources)
+    if docs is not None:
+        docs.build(context, built_resources)  # once for both passes
     outcomes = []
     for spec in specs:
         key = _expectation_key(spec["type"], spec["kwargs"])
@@ -242,13 +285,8 @@ def _jsonable(value: Any) -> Any:
     return json.loads(json.dumps(value, default=str))
 
 
-def docs_index(docs_dir: Path) -> Path | None:
-    index = docs_dir / "index.html"
-    return index if index.exists() else None
-
-
 def validate_source_contract(engine: Engine, mapping: SourceMapping, config: ValidationConfig,
-                             docs_dir: Path | None) -> list[ExpectationOutcome]:
+                             docs: DataDocs | None) -> list[ExpectationOutcome]:
     """Contract of the source table; raises ValidationFailedError naming the broken expectations."""
     with engine.connect() as connection:
         previous = last_successful_run(connection)
@@ -257,7 +295,7 @@ def validate_source_contract(engine: Engine, mapping: SourceMapping, config: Val
         min_rows = max(1, math.ceil(previous.rows_extracted * (1 - config.max_row_count_drop)))
     schema, _, table = mapping.table.rpartition(".")
     outcomes = run_suite(engine, suite_name="source_contract", schema=schema or "public", table=table,
-                         parameters={"min_rows": min_rows}, docs_dir=docs_dir,
+                         parameters={"min_rows": min_rows}, docs=docs,
                          rename={name: column for name, column in mapping.columns.items()})
     for outcome in outcomes:
         outcome.action = "stopped" if not outcome.success else "none"
@@ -278,7 +316,7 @@ def row_parameters(config: ValidationConfig, as_of: date) -> dict[str, Any]:
 
 
 def validate_rows(engine: Engine, *, run_id: int, recipe: Recipe, config: ValidationConfig, as_of: date,
-                  docs_dir: Path | None, extracted: int | None = None) -> ValidationReport:
+                  docs: DataDocs | None, extracted: int | None = None) -> ValidationReport:
     """Row-level suite on the extract, and the quarantine of the failing customers the recipe does not keep
     (quarantine_rows, which runs the suite). `extracted` is the extract's row count when the caller knows it
     (else it is counted)."""
@@ -286,7 +324,7 @@ def validate_rows(engine: Engine, *, run_id: int, recipe: Recipe, config: Valida
                                            suite=lambda: run_suite(
                                                engine, suite_name="source_rows", schema="segmentation_work",
                                                table="customers_extract", parameters=row_parameters(config, as_of),
-                                               docs_dir=docs_dir))
+                                               docs=docs))
     with engine.connect() as connection:
         quarantined = int(connection.scalar(sa.text(
             "SELECT count(*) FROM segmentation.quarantined_customers WHERE run_id = :run_id"), {"run_id": run_id}))
@@ -367,9 +405,9 @@ def _quarantine_reason_counts(engine: Engine, run_id: int) -> dict[str, int]:
         return {reason: int(count) for reason, count in rows}
 
 
-def validate_features(engine: Engine, docs_dir: Path | None) -> list[ExpectationOutcome]:
+def validate_features(engine: Engine, docs: DataDocs | None) -> list[ExpectationOutcome]:
     outcomes = run_suite(engine, suite_name="features", schema="segmentation_work", table="customer_features",
-                         parameters={}, docs_dir=docs_dir)
+                         parameters={}, docs=docs)
     for outcome in outcomes:
         outcome.action = "stopped" if not outcome.success else "none"
     return outcomes

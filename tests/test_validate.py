@@ -16,6 +16,7 @@ from tasks.recipes import load_recipe
 from tasks.runs import finish_run, start_run, update_run
 from tasks.validate import (
     EXPECTATIONS_DIR,
+    DataDocs,
     ValidationConfig,
     quarantine_rows,
     raise_on_contract_failures,
@@ -71,7 +72,7 @@ def test_every_row_expectation_fires_and_quarantines_with_its_reason(sample_extr
                                        "WHERE customer_id = :id"), {"value": violation(spec), "id": victim})
 
     report = validate_rows(engine, run_id=run_id, recipe=load_recipe("default"), config=LENIENT, as_of=AS_OF,
-                           docs_dir=None)
+                           docs=None)
 
     with engine.connect() as connection:
         reasons = dict(connection.execute(sa.text(
@@ -94,7 +95,7 @@ def test_quarantine_checks_only_failing_reasons_and_finds_what_every_check_finds
         connection.exec_driver_sql("UPDATE segmentation_work.customers_extract SET enrolled_on = NULL WHERE customer_id = "
                                    "(SELECT min(customer_id) FROM segmentation_work.customers_extract)")
     report = validate_rows(engine, run_id=run_id, recipe=load_recipe("default"), config=LENIENT, as_of=AS_OF,
-                           docs_dir=None)
+                           docs=None)
     assert {o.reason for o in report.failures} == {"missing_income", "implausible_birth_year",
                                                    "enrolment_out_of_range"}
     every_check = start_run(engine, mode_requested="auto", recipe_name="default", parameters={}, flow_run_id=None)
@@ -112,7 +113,7 @@ def test_quarantine_checks_only_failing_reasons_and_finds_what_every_check_finds
 def test_sample_passes_except_its_documented_quirks(sample_extract):
     engine, run_id = sample_extract
     report = validate_rows(engine, run_id=run_id, recipe=load_recipe("default"), config=ValidationConfig(),
-                           as_of=AS_OF, docs_dir=None)
+                           as_of=AS_OF, docs=None)
     failed = {(o.expectation, o.column): o.unexpected_count for o in report.failures}
     assert failed == {("expect_column_values_to_not_be_null", "income"): 24,
                       ("expect_column_values_to_be_between", "birth_year"): 3}
@@ -122,7 +123,7 @@ def test_sample_passes_except_its_documented_quirks(sample_extract):
 def test_reference_recipe_keeps_implausible_birth_years_and_imputes_income(sample_extract):
     engine, run_id = sample_extract
     report = validate_rows(engine, run_id=run_id, recipe=load_recipe("reference-rfmlc"), config=ValidationConfig(),
-                           as_of=AS_OF, docs_dir=None)
+                           as_of=AS_OF, docs=None)
     assert {o.column: o.action for o in report.failures} == {"income": "imputed", "birth_year": "kept"}
     assert report.quarantined == 0
 
@@ -131,7 +132,7 @@ def test_reference_recipe_keeps_implausible_birth_years_and_imputes_income(sampl
 def test_duplicate_policy(sample_extract, policy, quarantined):
     engine, run_id = sample_extract
     recipe = load_recipe("reference-rfmlc").model_copy(update={"duplicates": policy})
-    report = validate_rows(engine, run_id=run_id, recipe=recipe, config=LENIENT, as_of=AS_OF, docs_dir=None)
+    report = validate_rows(engine, run_id=run_id, recipe=recipe, config=LENIENT, as_of=AS_OF, docs=None)
     with engine.connect() as connection:
         groups = connection.scalar(sa.text(
             "SELECT count(*) FROM segmentation.quarantined_customers WHERE run_id = :r AND "
@@ -149,7 +150,7 @@ def test_quarantine_share_above_threshold_fails_the_run(sample_extract):
     with pytest.raises(ValidationFailedError, match=r"27 of 2240 customers \(1.2%\) .* above the allowed 1.0%.*"
                                                     r"missing_income': 24"):
         validate_rows(engine, run_id=run_id, recipe=load_recipe("default"),
-                      config=ValidationConfig(max_quarantine_share=0.01), as_of=AS_OF, docs_dir=None)
+                      config=ValidationConfig(max_quarantine_share=0.01), as_of=AS_OF, docs=None)
 
 
 @pytest.fixture
@@ -167,7 +168,7 @@ def platform_table(clean_db, sample_path):
 
 
 def contract_failures(engine, mapping, config=ValidationConfig()) -> set[tuple[str, str | None]]:
-    outcomes = validate_source_contract(engine, mapping, config, docs_dir=None)
+    outcomes = validate_source_contract(engine, mapping, config, docs=None)
     return {(o.expectation, o.column) for o in outcomes if not o.success}
 
 
@@ -194,7 +195,7 @@ def test_each_contract_expectation_fires(platform_table, breakage, expected):
         connection.exec_driver_sql(breakage)
     failures = contract_failures(engine, mapping)
     assert expected in failures
-    outcomes = validate_source_contract(engine, mapping, ValidationConfig(), docs_dir=None)
+    outcomes = validate_source_contract(engine, mapping, ValidationConfig(), docs=None)
     with pytest.raises(ValidationFailedError, match=expected[0]):
         raise_on_contract_failures(outcomes, "crm.customer_360")
 
@@ -231,7 +232,7 @@ def test_feature_suite_rejects_infinite_and_missing_values(sample_extract):
         connection.exec_driver_sql(
             "INSERT INTO segmentation_work.customer_features VALUES "
             "(1, 'Infinity', 1, 1, 1, 0, 40, NULL, 0, 1, 0, 0, 0), (2, 10, NULL, 1, 1, 0, 40, NULL, 0, 1, 0, 0, 0)")
-    failed = {(o.expectation, o.column) for o in validate_features(engine, docs_dir=None) if not o.success}
+    failed = {(o.expectation, o.column) for o in validate_features(engine, docs=None) if not o.success}
     assert failed == {("expect_column_values_to_be_between", "recency_days"),
                       ("expect_column_values_to_not_be_null", "frequency")}
 
@@ -239,7 +240,7 @@ def test_feature_suite_rejects_infinite_and_missing_values(sample_extract):
 def test_validation_summary_lists_failures_and_what_was_done(sample_extract):
     engine, run_id = sample_extract
     report = validate_rows(engine, run_id=run_id, recipe=load_recipe("default"), config=ValidationConfig(),
-                           as_of=AS_OF, docs_dir=None)
+                           as_of=AS_OF, docs=None)
     text = report.markdown()
     assert "- 29 of 31 expectations held" in text
     assert "- 27 of 2240 customers quarantined" in text and "183 customers repeat" in text
@@ -253,10 +254,10 @@ def test_validation_summary_lists_failures_and_what_was_done(sample_extract):
 def test_the_data_docs_index_lists_every_suite_of_every_run(sample_extract, tmp_path):
     engine, run_id = sample_extract
     docs_dir = tmp_path / "data_docs"
-    for _ in range(2):
-        validate_source_contract(engine, SourceMapping(), ValidationConfig(), docs_dir)
-    validate_rows(engine, run_id=run_id, recipe=load_recipe("default"), config=LENIENT, as_of=AS_OF,
-                  docs_dir=docs_dir)
+    with DataDocs(docs_dir) as docs:
+        for _ in range(2):
+            validate_source_contract(engine, SourceMapping(), ValidationConfig(), docs)
+        validate_rows(engine, run_id=run_id, recipe=load_recipe("default"), config=LENIENT, as_of=AS_OF, docs=docs)
     index = (docs_dir / "index.html").read_text()
     linked = {suite: set(re.findall(rf"validations/{suite}/__none__/([0-9TZ.]+)/", index))
               for suite in ("source_contract", "source_rows", "source_rows/failures")}
