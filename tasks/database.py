@@ -17,7 +17,7 @@ import socket
 import subprocess
 import time
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -337,14 +337,6 @@ def in_parallel(jobs: Sequence[Callable[[], Result]]) -> list[Result]:
                 future.result()  # a failure there is the earlier cause; otherwise re-raise the last's
             raise
         return [future.result() for future in in_background] + [last]
-
-
-@contextmanager
-def in_background(job: Callable[[], Result]) -> Iterator[Future[Result]]:
-    """Run a database job on its own connection while the block goes on; the block takes the job's result
-    from the future once it needs it. Leaving the block waits for the job, whatever happened in it."""
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="in-background") as pool:
-        yield pool.submit(job)
 
 
 def concurrently(first: Callable[[], First], second: Callable[[], Second]) -> tuple[First, Second]:

@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from tasks import registry
-from tasks.database import PARALLEL_PARTS, in_background, in_parallel
+from tasks.database import PARALLEL_PARTS, in_parallel
 from tasks.errors import AuditFailedError
 from tasks.features import FEATURES_TABLE
 from tasks.registry import StoredModel
@@ -37,6 +37,7 @@ from tasks.train import Assignment
 
 WORK_SCHEMA = "segmentation_work"
 STAGING_TABLE = f"{WORK_SCHEMA}.customer_segments_staging"
+STAGED_TOTALS = f"{WORK_SCHEMA}.staged_totals"  # the audit's sums of the staged rows, which the profiles read
 PUBLISHED_TABLE = "segmentation.customer_segments"
 
 
@@ -138,11 +139,13 @@ class StagingRange:
 def audit(engine: Engine, *, run_id: int, model_version: int, expected_rows: int) -> list[AuditCheck]:
     """Check the staged rows; raises AuditFailedError (nothing published) when one check fails.
 
-    The checks' scan of the staged rows (sql/publish/audit.sql) runs beside the builds of the partitions'
-    primary keys, which check that every customer is staged once: all of them only read the rows. The builds
-    run as one process each; the scan, the longest of the three, may take parallel workers."""
+    The checks read the staged rows' totals (sql/publish/staged_totals.sql, which the profiles read too:
+    one scan), summed beside the builds of the partitions' primary keys, which check that every customer is
+    staged once: all of them only read the rows. The builds run as one process each; the scan, the longest
+    of the three, may take parallel workers."""
     def scanned_checks() -> list[AuditCheck]:
-        with engine.connect() as connection:
+        with engine.begin() as connection:
+            connection.exec_driver_sql(read_sql("publish/staged_totals.sql"))
             return [AuditCheck(*row) for row in connection.exec_driver_sql(read_sql("publish/audit.sql"), {
                 "run_id": run_id, "model_version": model_version, "expected_rows": expected_rows})]
 
@@ -194,17 +197,19 @@ def publish(engine: Engine, *, run_id: int, assignment: Assignment,
     segment and tier changes, add profiles. `after_step(step)` runs inside the still-open transaction
     after each step (tests use it to look from another connection).
 
-    What the transaction writes is computed on parallel connections from the staged rows (committed,
-    untouched until the swap) and the history: first its changes, one work table per staging partition
-    (none on a first publish, where every staged customer opens a row); the segments' profiles meanwhile,
-    and on while the transaction applies the changes. Then it inserts the profiles and swaps the partitions
-    in. Only a run holding the pipeline's lock publishes, so the history does not change in between.
+    What the transaction writes is computed first, on parallel connections, from the staged rows
+    (committed, untouched until the swap) and the history: its changes, one work table per staging
+    partition (none on a first publish, where every staged customer opens a row). The transaction applies
+    them, inserts the profiles (from the totals the audit summed) and swaps the partitions in. Only a run
+    holding the pipeline's lock publishes, so the history does not change in between.
     """
     reached = after_step or (lambda _step: None)
     with engine.connect() as connection:
         if connection.scalar(sa.text("SELECT to_regclass(:table)"), {"table": STAGING_TABLE}) is None:
             raise AuditFailedError("nothing is staged to publish (the staged rows were published already, or "
                                    "never staged): stage and audit the run's assignments first")
+        if connection.scalar(sa.text("SELECT to_regclass(:table)"), {"table": STAGED_TOTALS}) is None:
+            raise AuditFailedError("the staged rows were not audited: audit them before publishing")
         partitions = connection.execute(sa.text(
             "SELECT inhrelid::regclass::text AS name, pg_get_partition_constraintdef(inhrelid) AS range "
             "FROM pg_inherits WHERE inhparent = CAST(:table AS regclass) ORDER BY 1"), {"table": STAGING_TABLE}).all()
@@ -219,53 +224,44 @@ def publish(engine: Engine, *, run_id: int, assignment: Assignment,
             connection.exec_driver_sql(read_sql("publish/history_changes.sql").format(
                 changes=table, partition=partition.name, partition_range=partition.range or "true"))
 
-    def profile_rows() -> list[dict]:
-        with engine.begin() as reader:
-            without_parallel_workers(reader)  # beside the changes' statements
-            return [dict(row) for row in reader.exec_driver_sql(read_sql("publish/segment_profiles.sql"), {
-                "run_id": run_id, "window_years": SPEND_WINDOW_YEARS}).mappings()]
-
     finding = [] if empty_history else [partial(find_changes, table, partition)
                                         for table, partition in zip(changes, partitions, strict=True)]
     all_changes = "(" + " UNION ALL ".join(
         [f"SELECT * FROM {table}" for table in changes] or
         [f"SELECT customer_id, false AS close_current, true AS open_new, segment_id, segment_name, tier, run_id "
          f"FROM {STAGING_TABLE}"]) + ")"
-    # The profiles' scan of the staged rows goes on while the changes are found and the history written
-    # (on a first publish, ten million rows and their indexes): the transaction waits for them only when it
-    # inserts them, before the swap, the one step that needs the staged rows to itself.
-    with in_background(profile_rows) as profiling:
-        in_parallel(finding)
-        with engine.begin() as connection:
-            if assignment.trained:
-                registry.activate(connection, assignment.model.model_version)
-            # A first publish: the history's indexes are built after its rows, and the table, still empty now
-            # that this transaction holds its lock, is emptied anew: a table truncated in the transaction that
-            # fills it takes the rows without writing them to the WAL on a server with wal_level minimal (the
-            # embedded one), nearly halving the insert of ten million rows.
-            with indexes_built_afterwards(connection, "segmentation.segment_history") if empty_history \
-                    else nullcontext():
-                if empty_history and not connection.scalar(sa.text(
-                        "SELECT EXISTS (SELECT 1 FROM segmentation.segment_history)")):
-                    connection.exec_driver_sql("TRUNCATE segmentation.segment_history")
-                connection.exec_driver_sql(read_sql("publish/segment_history.sql").format(
-                    changes=all_changes, order="" if empty_history else "ORDER BY customer_id"))
-            reached("segment_history")
-            profiles = profiling.result()
-            if profiles:
-                columns = list(profiles[0])  # the query's own column names, segment_profiles' columns
-                connection.execute(sa.text(
-                    f"INSERT INTO segmentation.segment_profiles ({', '.join(columns)}) VALUES "
-                    f"({', '.join(':' + column for column in columns)}) ON CONFLICT (run_id, segment_id) DO NOTHING"),
-                    profiles)
-            reached("segment_profiles")
-            published = int(connection.scalar(sa.text(
-                "SELECT sum(customers) FROM segmentation.segment_profiles WHERE run_id = :run_id"), {"run_id": run_id}))
-            connection.exec_driver_sql(read_sql("publish/swap_partition.sql"))
-            reached("customer_segments")
-            for table in changes:
-                connection.exec_driver_sql(f"DROP TABLE {table}")
-            return published
+    in_parallel(finding)
+    with engine.begin() as connection:
+        if assignment.trained:
+            registry.activate(connection, assignment.model.model_version)
+        # A first publish: the history's indexes are built after its rows, and the table, still empty now
+        # that this transaction holds its lock, is emptied anew: a table truncated in the transaction that
+        # fills it takes the rows without writing them to the WAL on a server with wal_level minimal (the
+        # embedded one), nearly halving the insert of ten million rows.
+        with indexes_built_afterwards(connection, "segmentation.segment_history") if empty_history \
+                else nullcontext():
+            if empty_history and not connection.scalar(sa.text(
+                    "SELECT EXISTS (SELECT 1 FROM segmentation.segment_history)")):
+                connection.exec_driver_sql("TRUNCATE segmentation.segment_history")
+            connection.exec_driver_sql(read_sql("publish/segment_history.sql").format(
+                changes=all_changes, order="" if empty_history else "ORDER BY customer_id"))
+        reached("segment_history")
+        profiles = [dict(row) for row in connection.exec_driver_sql(read_sql("publish/segment_profiles.sql"), {
+            "run_id": run_id, "window_years": SPEND_WINDOW_YEARS}).mappings()]
+        if profiles:
+            columns = list(profiles[0])  # the query's own column names, segment_profiles' columns
+            connection.execute(sa.text(
+                f"INSERT INTO segmentation.segment_profiles ({', '.join(columns)}) VALUES "
+                f"({', '.join(':' + column for column in columns)}) ON CONFLICT (run_id, segment_id) DO NOTHING"),
+                profiles)
+        reached("segment_profiles")
+        published = int(connection.scalar(sa.text(
+            "SELECT sum(customers) FROM segmentation.segment_profiles WHERE run_id = :run_id"), {"run_id": run_id}))
+        connection.exec_driver_sql(read_sql("publish/swap_partition.sql"))
+        reached("customer_segments")
+        for table in changes:
+            connection.exec_driver_sql(f"DROP TABLE {table}")
+        return published
 
 
 def now_utc() -> datetime:

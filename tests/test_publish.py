@@ -14,6 +14,7 @@ from dataclasses import replace
 from datetime import date
 
 import numpy as np
+import pandas as pd
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -30,6 +31,7 @@ from tasks.publish import audit, now_utc, publish, stage
 from tasks.recipes import Capping, FeatureSpec, Recipe, load_recipe
 from tasks.runs import finish_run, start_run, update_run
 from tasks.scoring import scoring_sql
+from tasks.segments import SPEND_WINDOW_YEARS
 from tasks.sql import SQL_DIR, driver_connection
 from tasks.train import RetrainPolicy, decide_mode, reassign, train_model
 
@@ -320,6 +322,31 @@ def test_a_model_fitted_on_a_sample_places_every_customer(loaded):
         (int(customer), segment_of[int(cluster)]) for customer, cluster in zip(everyone["customer_id"],
                                                                                 in_python.labels, strict=True)]
     np.testing.assert_allclose([row[2] for row in published], in_python.distances, rtol=1e-9, atol=1e-9)
+
+
+def test_profiles_summarise_the_published_rows(loaded):
+    """The profiles come from the totals the audit sums per segment, name and tier: they agree with the
+    published rows summarised by pandas."""
+    run_id = run_pipeline(loaded, mode="retrain")
+    with loaded.connect() as connection:
+        published = pd.read_sql(sa.text("SELECT * FROM segmentation.customer_segments"), connection)
+        profiles = pd.read_sql(sa.text("SELECT * FROM segmentation.segment_profiles WHERE run_id = :run_id "
+                                       "ORDER BY segment_id"), connection, params={"run_id": run_id})
+    segments = published.groupby("segment_id")
+    visited = published[published["web_visits_month"] > 0].groupby("segment_id")
+    expected = pd.DataFrame({
+        "customers": segments.size(), "share": segments.size() / len(published),
+        "mean_recency_days": segments["recency_days"].mean(), "mean_frequency": segments["frequency"].mean(),
+        "mean_monetary": segments["monetary"].mean(), "mean_tenure_days": segments["tenure_days"].mean(),
+        "mean_campaign_acceptances": segments["campaign_acceptances"].mean(),
+        "mean_income": segments["income"].mean(), "mean_age": segments["age"].mean(),
+        "gmv_total": segments["monetary"].sum(), "gmv_annual": segments["monetary"].sum() / SPEND_WINDOW_YEARS,
+        "response_rate": segments["response"].mean(),
+        "conversion_rate": visited["conversion_rate"].mean().reindex(segments.size().index).fillna(0)})
+    assert list(profiles["segment_id"]) == list(expected.index) and len(profiles) == 4
+    pd.testing.assert_frame_equal(profiles.set_index("segment_id")[list(expected.columns)], expected,
+                                  check_dtype=False, check_names=False, rtol=1e-9)
+    assert (profiles["tier"] == profiles["segment_id"].map(segments["tier"].first())).all()
 
 
 def test_a_first_publish_builds_the_history_indexes_after_the_rows(loaded):

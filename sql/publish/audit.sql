@@ -1,15 +1,11 @@
--- Audit of the staged assignments before publish: one row per check, ok = true when it holds. One scan of
--- the staging table, grouped by what the checks compare (a handful of groups). Uniqueness is the primary
--- key of each staging partition (they hold disjoint ranges of ids), which the audit builds beside this scan
--- and reports second (tasks/publish.py). Parameters: run_id, model_version, expected_rows (customers that
--- reached the model).
+-- Audit of the staged assignments before publish: one row per check, ok = true when it holds. From the
+-- staged rows' totals per segment, name, tier, run and model (segmentation_work.staged_totals, built just
+-- before: sql/publish/staged_totals.sql). Uniqueness is the primary key of each staging partition (they
+-- hold disjoint ranges of ids), which the audit builds beside that scan and reports second
+-- (tasks/publish.py). Parameters: run_id, model_version, expected_rows (customers that reached the model).
 WITH staged_groups AS (
-    SELECT segment_id, segment_name, tier, run_id, model_version, count(*) AS customers,
-           count(*) FILTER (WHERE 'NaN'::float8 IN (recency_days, frequency, monetary, tenure_days)
-                            OR 'Infinity'::float8 IN (recency_days, frequency, monetary, tenure_days,
-                                                      conversion_rate, spend_per_purchase)) AS non_finite
-    FROM segmentation_work.customer_segments_staging
-    GROUP BY segment_id, segment_name, tier, run_id, model_version
+    SELECT segment_id, segment_name, tier, run_id, model_version, customers, non_finite
+    FROM segmentation_work.staged_totals
 ),
 totals AS (
     SELECT coalesce(sum(customers), 0) AS staged, coalesce(sum(non_finite), 0) AS non_finite,

@@ -5,6 +5,7 @@
 -- table drops the partitions of an earlier run that was staged and never published; the loop, partitions
 -- a failed stage left unattached. (No format(): this file goes through the driver's parameter syntax.)
 DROP TABLE IF EXISTS segmentation_work.customer_segments_staging;
+DROP TABLE IF EXISTS segmentation_work.staged_totals;  -- an earlier audit's (sql/publish/staged_totals.sql)
 DO $$
 DECLARE
     leftover regclass;

@@ -36,3 +36,4 @@ BEGIN
 END
 $$;
 DROP TABLE segmentation_work.customer_segments_staging;
+DROP TABLE segmentation_work.staged_totals;
