@@ -6,6 +6,10 @@
 -- customer moved, is new, or is back in the source). Unchanged customers add nothing. The placeholders are
 -- the work table this creates, the staging partition, and its partition constraint
 -- (pg_get_partition_constraintdef: a condition on customer_id). No parameters.
+-- Both sides are read in customer id order (the history's index of current rows, the partition's primary
+-- key) and merged: the planner would at times pick a hash full join, whose millions of rows spill to disk
+-- in batches (6.0 s against 2.0 s by merging, for five million customers a partition).
+SET LOCAL enable_hashjoin = off;
 DROP TABLE IF EXISTS {changes};
 CREATE UNLOGGED TABLE {changes} WITH (autovacuum_enabled = false) AS
 SELECT coalesce(s.customer_id, h.customer_id) AS customer_id,
