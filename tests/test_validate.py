@@ -213,6 +213,29 @@ def test_extract_names_a_source_column_it_cannot_convert(platform_table):
         extract_customers(engine, mapping, today=AS_OF)
 
 
+def test_extract_reads_labels_however_the_platform_writes_them(platform_table):
+    """A label's canonical form is the vocabulary's for the label trimmed and in lower case, else the label
+    trimmed and in lower case, whether the label is written as the vocabulary's variants or otherwise."""
+    engine, mapping = platform_table
+    written = [("S1", "Menikah", "bachelor", "married"), (" graduation ", "CERAI", "bachelor", "divorced"),
+               ("PhD", " Janda", "doctorate", "widowed"), ("2n Cycle", "YOLO", "diploma", "other"),
+               ("Basic", "It's Complicated", "basic", "it's complicated"),
+               ("Unheard Of ", "together", "unheard of", "together"), (None, None, None, None)]
+    with engine.begin() as connection:
+        ids = connection.scalars(sa.text("SELECT id FROM crm.customer_360 ORDER BY id LIMIT 7")).all()
+        for customer, (education, marital_status, _, _) in zip(ids, written, strict=True):
+            connection.execute(sa.text("UPDATE crm.customer_360 SET education = :education, "
+                                       "marital_status = :marital_status WHERE id = :id"),
+                               {"education": education, "marital_status": marital_status, "id": customer})
+    extract_customers(engine, mapping, today=AS_OF)
+    with engine.connect() as connection:
+        extracted = connection.execute(sa.text(
+            "SELECT education_raw, marital_status_raw, education, marital_status "
+            "FROM segmentation_work.customers_extract WHERE customer_id = ANY(:ids) ORDER BY customer_id"),
+            {"ids": ids}).all()
+    assert [tuple(row) for row in extracted] == written
+
+
 def test_row_count_collapse_is_a_contract_breach(platform_table):
     engine, mapping = platform_table
     previous = start_run(engine, mode_requested="auto", recipe_name="default", parameters={}, flow_run_id=None)
