@@ -213,6 +213,37 @@ def test_extract_names_a_source_column_it_cannot_convert(platform_table):
         extract_customers(engine, mapping, today=AS_OF)
 
 
+def test_the_pipelines_own_source_is_copied_whole_as_a_mapped_table_is_read(clean_db, sample_path):
+    """source.customers (its columns begin with the extract's) is copied whole rows: the same extract as the
+    same rows read through a mapping, but for the raw labels, which are the ones the loader kept."""
+    load_customers_file(clean_db, sample_path)
+    query = "SELECT * FROM segmentation_work.customers_extract ORDER BY customer_id"
+
+    def extracted(mapping: SourceMapping) -> tuple[list[str], list[dict]]:
+        extract_customers(clean_db, mapping, today=AS_OF)
+        with clean_db.connect() as connection:
+            result = connection.execute(sa.text(query))
+            return list(result.keys()), [dict(row) for row in result.mappings()]
+
+    whole_columns, whole = extracted(SourceMapping())
+    with clean_db.begin() as connection:
+        connection.exec_driver_sql("DROP SCHEMA IF EXISTS crm CASCADE; CREATE SCHEMA crm; "
+                                   "CREATE VIEW crm.customers AS SELECT * FROM source.customers")
+    listed_columns, listed = extracted(SourceMapping(table="crm.customers"))
+    with clean_db.begin() as connection:
+        connection.exec_driver_sql("DROP SCHEMA crm CASCADE")
+        source_raw = connection.execute(sa.text(
+            "SELECT education_raw, marital_status_raw FROM source.customers ORDER BY customer_id")).all()
+    assert whole_columns == listed_columns and "load_id" not in whole_columns and len(whole) == 2240
+    raw = ("education_raw", "marital_status_raw")
+    assert [{k: v for k, v in row.items() if k not in raw} for row in whole] == \
+        [{k: v for k, v in row.items() if k not in raw} for row in listed]
+    assert [(row["education_raw"], row["marital_status_raw"]) for row in whole] == [tuple(r) for r in source_raw]
+    assert {row["education_raw"] for row in whole} >= {"S1", "SMA"}
+    assert [(row["education_raw"], row["marital_status_raw"]) for row in listed] == \
+        [(row["education"], row["marital_status"]) for row in listed]
+
+
 def test_extract_reads_labels_however_the_platform_writes_them(platform_table):
     """A label's canonical form is the vocabulary's for the label trimmed and in lower case, else the label
     trimmed and in lower case, whether the label is written as the vocabulary's variants or otherwise."""
