@@ -222,6 +222,7 @@ def run_pipeline(engine, settings, meter: Meter, mode: str) -> int:
                 lambda: read_features(engine, model_columns(recipe), progress=throttled_progress("read features"),
                                       sample=recipe.training_sample, seed=recipe.random_state,
                                       modelled=modelled)])
+            docs.build_index()  # as in the flow: after the run's last suite
             store_outcomes(engine, run_id, outcomes)
             raise_on_contract_failures(outcomes, "the computed features")
         update_run(engine, run_id, rows_modelled=modelled)

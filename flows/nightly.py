@@ -147,6 +147,7 @@ def build_features(engine: Engine, docs: DataDocs, run_id: int, recipe: Recipe, 
         lambda: validate_features(engine, docs),
         lambda: read_features(engine, model_columns(recipe), progress=rows_progress("read features"),
                               sample=recipe.training_sample, seed=recipe.random_state, modelled=modelled)])
+    docs.build_index()  # the run's last suite: its Data Docs index, while the run goes on
     store_outcomes(engine, run_id, outcomes)
     raise_on_contract_failures(outcomes, "the computed features")
     return ModelledCustomers(count=modelled, sample=sample)
