@@ -129,7 +129,8 @@ class DataDocs:
         self.directory = directory
         self._builder = ThreadPoolExecutor(max_workers=1, thread_name_prefix="data-docs")
         self._builds: list[Future[Any]] = []
-        self._unindexed: tuple[Any, list] | None = None  # the latest suite built since the index was
+        # The latest suite's pages, held back so that they are built with the index if it is the run's last.
+        self._latest: tuple[Any, list] | None = None
 
     @property
     def index(self) -> Path:
@@ -137,18 +138,20 @@ class DataDocs:
 
     def build(self, context: Any, resources: list) -> None:
         """Build (in the background) the pages of `resources`: earlier runs' pages are on disk already."""
-        self._builds.append(self._builder.submit(
-            context.build_data_docs, site_names=["local"], resource_identifiers=resources, build_index=False))
-        self._unindexed = (context, resources)
+        self._submit_latest(with_index=False)
+        self._latest = (context, resources)
 
     def build_index(self) -> None:
-        """Build (in the background) the index, with the pages of the latest suite (GX builds an index with
-        pages, and with no pages named, every page)."""
-        if self._unindexed is not None:
-            context, resources = self._unindexed
+        """Build (in the background) the index, with the pages of the latest suite."""
+        self._submit_latest(with_index=True)
+
+    def _submit_latest(self, *, with_index: bool) -> None:
+        if self._latest is not None:
+            context, resources = self._latest
             self._builds.append(self._builder.submit(
-                context.build_data_docs, site_names=["local"], resource_identifiers=resources))
-            self._unindexed = None
+                context.build_data_docs, site_names=["local"], resource_identifiers=resources,
+                build_index=with_index))
+            self._latest = None
 
     def wait(self) -> None:
         self.build_index()
