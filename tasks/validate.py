@@ -181,6 +181,8 @@ def _gx_context(docs_dir: Path | None):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         import great_expectations as gx  # noqa: PLC0415 (slow import, only when validating)
+
+        import tasks.gx_expectations  # noqa: F401, PLC0415 (registers our expectation with GX)
         from great_expectations.data_context.types.base import (  # noqa: PLC0415
             DataContextConfig,
             InMemoryStoreBackendDefaults,
@@ -211,8 +213,9 @@ def _suite_with_columns(gx, document: dict, rename: dict[str, str]):
         kwargs = dict(spec["kwargs"])
         if "column" in kwargs:
             kwargs["column"] = rename.get(kwargs["column"], kwargs["column"])
-        if "column_set" in kwargs:
-            kwargs["column_set"] = [rename.get(column, column) for column in kwargs["column_set"]]
+        for listing in ("column_set", "column_list"):
+            if listing in kwargs:
+                kwargs[listing] = [rename.get(column, column) for column in kwargs[listing]]
         expectations.append({**spec, "kwargs": kwargs})
     return gx.ExpectationSuite(name=document["name"], expectations=expectations, meta=document.get("meta", {}))
 
@@ -224,7 +227,8 @@ def run_suite(engine: Engine, *, suite_name: str, schema: str, table: str, param
     Two passes, because GX fetches failing-value samples with one query per expectation (a full scan
     for each expectation that holds): a screening pass with result_format BOOLEAN_ONLY, whose counts GX
     bundles into one aggregate query per table, then a SUMMARY pass over the expectations that failed
-    only, for their counts and samples. Data Docs show both: every expectation, then the failures' detail.
+    only (or the ones their meta.explained_by names), for their counts and samples. Data Docs show both:
+    every expectation, then the failures' detail.
     """
     rename = rename or {}
     document = load_suite_document(suite_name)
@@ -250,7 +254,9 @@ def run_suite(engine: Engine, *, suite_name: str, schema: str, table: str, param
         return list(validation.results)
 
     specs = document["expectations"]
-    if len({_expectation_key(spec["type"], spec["kwargs"]) for spec in specs}) != len(specs):
+    keys = [_spec_key(spec) for spec in specs]
+    keys += [_spec_key(_explanation(spec)) for spec in specs if _explanation(spec) is not spec]
+    if len(set(keys)) != len(keys):
         raise ConfigurationError(f"expectations/{suite_name}.json repeats an expectation type on the same column")
     canonical = {mapped: name for name, mapped in rename.items()}
 
@@ -260,23 +266,38 @@ def run_suite(engine: Engine, *, suite_name: str, schema: str, table: str, param
                 for item in results}
 
     screened = by_expectation(run_checkpoint(suite_name, specs, {"result_format": "BOOLEAN_ONLY"}))
-    failing = [spec for spec in specs if not screened[_expectation_key(spec["type"], spec["kwargs"])].success]
+    failing = [spec for spec in specs if not screened[_spec_key(spec)].success]
     detailed = by_expectation(run_checkpoint(
-        f"{suite_name}.failures", failing,
+        f"{suite_name}.failures", [_explanation(spec) for spec in failing],
         {"result_format": "SUMMARY", "partial_unexpected_count": SAMPLE_SIZE})) if failing else {}
     if docs is not None:
         docs.build(context, built_resources)  # once for both passes
-    outcomes = []
-    for spec in specs:
-        key = _expectation_key(spec["type"], spec["kwargs"])
-        outcomes.append(_outcome(detailed.get(key, screened[key]), spec, suite_name, severity, canonical))
-    return outcomes
+    return [_outcome(detailed.get(_spec_key(_explanation(spec)), screened[_spec_key(spec)]), spec, suite_name,
+                     severity, canonical)
+            for spec in specs]
+
+
+def _explanation(spec: dict) -> dict:
+    """The expectation whose detail explains `spec`'s failure: itself, or the one its meta.explained_by names (a
+    cheaper screening expectation, e.g. a proportion of unique values, names the one that lists the values)."""
+    return spec.get("meta", {}).get("explained_by", spec)
+
+
+def _spec_key(spec: dict) -> tuple[str, str | None]:
+    return _expectation_key(spec["type"], spec["kwargs"])
 
 
 def _expectation_key(kind: str, kwargs: dict, canonical: dict[str, str] | None = None) -> tuple[str, str | None]:
-    """What tells a suite's expectations apart: each (type, canonical column) appears once per suite."""
+    """What tells a suite's expectations apart: each (type, canonical column or columns) appears once per suite."""
+    return kind, _canonical_columns(kwargs, canonical or {})
+
+
+def _canonical_columns(kwargs: dict, canonical: dict[str, str]) -> str | None:
+    """An expectation's column, or its list of columns (comma-separated), in canonical names."""
+    if "column_list" in kwargs:
+        return ", ".join(canonical.get(column, column) for column in kwargs["column_list"])
     column = kwargs.get("column")
-    return kind, (canonical or {}).get(column, column)
+    return canonical.get(column, column)
 
 
 def _outcome(item: Any, spec: dict, suite_name: str, severity: str, canonical: dict[str, str]) -> ExpectationOutcome:
@@ -285,14 +306,14 @@ def _outcome(item: Any, spec: dict, suite_name: str, severity: str, canonical: d
         observed: Any = f"error: {item.exception_info.get('exception_message')}"
     else:
         observed = details.get("observed_value")
-    column = config.kwargs.get("column")
     # A screened expectation that held has no result detail; for a column expectation without `mostly`,
     # holding means no row broke it.
-    holds_for_every_row = item.success and "column" in spec["kwargs"] and "mostly" not in spec["kwargs"]
+    row_level = "column" in spec["kwargs"] or "column_list" in spec["kwargs"]
+    holds_for_every_row = item.success and row_level and "mostly" not in spec["kwargs"]
     unexpected = details.get("unexpected_count", 0 if holds_for_every_row else None)
     return ExpectationOutcome(
-        suite=suite_name, severity=severity, expectation=config.type, column=canonical.get(column, column),
-        success=bool(item.success), unexpected_count=unexpected,
+        suite=suite_name, severity=severity, expectation=config.type,
+        column=_canonical_columns(config.kwargs, canonical), success=bool(item.success), unexpected_count=unexpected,
         sample_values=_jsonable(details.get("partial_unexpected_list") or [])[:SAMPLE_SIZE],
         observed_value=_jsonable(observed), reason=spec.get("meta", {}).get("reason"))
 

@@ -16,6 +16,7 @@ from tasks.recipes import load_recipe
 from tasks.runs import finish_run, start_run, update_run
 from tasks.validate import (
     EXPECTATIONS_DIR,
+    SAMPLE_SIZE,
     DataDocs,
     ValidationConfig,
     quarantine_rows,
@@ -33,13 +34,20 @@ def suite(name: str) -> list[dict]:
     return json.loads((EXPECTATIONS_DIR / f"{name}.json").read_text())["expectations"]
 
 
-def violation(spec: dict) -> object:
-    """A value that breaks `spec` (one row-level expectation)."""
-    kind, column = spec["type"], spec["kwargs"]["column"]
+def columns(spec: dict) -> list[str]:
+    """The columns an expectation checks: its column, or its list of columns."""
+    return spec["kwargs"].get("column_list") or [spec["kwargs"]["column"]]
+
+
+def violation(spec: dict, column: str) -> object:
+    """A value of `column` that breaks `spec` (one row-level expectation)."""
+    kind, kwargs = spec["type"], spec["kwargs"]
     if kind == "expect_column_values_to_not_be_null":
         return None
     if kind == "expect_column_values_to_be_in_set":
-        return 2 if column in {"response", "complain"} or column.startswith("accepted") else "no-such-label"
+        return "no-such-label"
+    if kind == "expect_column_list_values_to_be_between":
+        return kwargs["max_value"] + 1 if kwargs.get("max_value") is not None else kwargs["min_value"] - 1
     if column == "birth_year":
         return 1850
     if column == "enrolled_on":
@@ -58,18 +66,19 @@ def sample_extract(clean_db, sample_path):
 def test_every_row_expectation_fires_and_quarantines_with_its_reason(sample_extract):
     engine, run_id = sample_extract
     specs = suite("source_rows")
+    # One customer per column of each expectation, each breaking that column only.
+    breakages = [(spec, column) for spec in specs for column in columns(spec)]
     with engine.begin() as connection:
-        # Keep 100 clean customers, then break one expectation per customer.
+        # Keep 100 clean customers, then break one expectation's column per customer.
         connection.execute(sa.text(
             "DELETE FROM segmentation_work.customers_extract WHERE customer_id NOT IN (SELECT customer_id FROM "
             "segmentation_work.customers_extract WHERE income IS NOT NULL AND birth_year > 1940 "
             "ORDER BY customer_id LIMIT 100)"))
         victims = connection.execute(sa.text(
             "SELECT customer_id FROM segmentation_work.customers_extract ORDER BY customer_id")).scalars().all()
-        for victim, spec in zip(victims, specs, strict=False):
-            column = spec["kwargs"]["column"]
+        for victim, (spec, column) in zip(victims, breakages, strict=False):
             connection.execute(sa.text(f"UPDATE segmentation_work.customers_extract SET {column} = :value "
-                                       "WHERE customer_id = :id"), {"value": violation(spec), "id": victim})
+                                       "WHERE customer_id = :id"), {"value": violation(spec, column), "id": victim})
 
     report = validate_rows(engine, run_id=run_id, recipe=load_recipe("default"), config=LENIENT, as_of=AS_OF,
                            docs=None)
@@ -78,13 +87,15 @@ def test_every_row_expectation_fires_and_quarantines_with_its_reason(sample_extr
         reasons = dict(connection.execute(sa.text(
             "SELECT customer_id, reasons FROM segmentation.quarantined_customers WHERE run_id = :r"), {"r": run_id}).all())
     assert len(report.outcomes) == len(specs)
-    for victim, spec, outcome in zip(victims, specs, report.outcomes, strict=False):
-        assert (outcome.expectation, outcome.column) == (spec["type"], spec["kwargs"]["column"])
-        assert not outcome.success and outcome.unexpected_count == 1, outcome.describe()
+    for spec, outcome in zip(specs, report.outcomes, strict=True):
+        assert (outcome.expectation, outcome.column) == (spec["type"], ", ".join(columns(spec)))
+        broken = len(columns(spec))
+        assert not outcome.success and outcome.unexpected_count == broken, outcome.describe()
         assert outcome.action == "quarantined"
-        assert spec["meta"]["reason"] in reasons[victim], (victim, spec)
-        assert len(outcome.sample_values) == 1
-    assert report.quarantined == len(specs)
+        assert len(outcome.sample_values) == min(broken, SAMPLE_SIZE)
+    for victim, (spec, column) in zip(victims, breakages, strict=False):
+        assert spec["meta"]["reason"] in reasons[victim], (victim, spec, column)
+    assert report.quarantined == len(breakages)
 
 
 def test_quarantine_checks_only_failing_reasons_and_finds_what_every_check_finds(sample_extract):
@@ -296,7 +307,7 @@ def test_validation_summary_lists_failures_and_what_was_done(sample_extract):
     report = validate_rows(engine, run_id=run_id, recipe=load_recipe("default"), config=ValidationConfig(),
                            as_of=AS_OF, docs=None)
     text = report.markdown()
-    assert "- 29 of 31 expectations held" in text
+    assert "- 9 of 11 expectations held" in text
     assert "- 27 of 2240 customers quarantined" in text and "183 customers repeat" in text
     assert "| source_rows | expect_column_values_to_not_be_null | income | 24 | NULL, NULL, NULL" in text
     # The sample lists the failing values in the extract's (the source's) order.
