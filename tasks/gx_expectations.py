@@ -1,18 +1,21 @@
-"""A Great Expectations expectation of our own: `expect_column_list_values_to_be_between`.
+"""Great Expectations expectations of our own, for columns that share a rule:
+`expect_column_list_values_to_be_between` and `expect_column_list_values_to_not_be_null`.
 
-One range for a list of columns (the amounts that must not be negative, the flags that must be 0 or 1):
-the rows where some listed column's value is out of range, nulls ignored, as GX's
-expect_column_values_to_be_between does for one column. Its count is one aggregate that GX bundles into
-the suite's query with the table's row count, where one expectation per column costs two aggregates per
-column (its condition and the column's null count) in the suite's aggregate query: at ten million customers
-the row-level suite's query took 15.3 s on one core with an expectation per column, 9.8 s with these.
-The detail pass (result_format SUMMARY) adds a sample of the rows out of range, with their values.
+Each counts the rows where some listed column breaks the rule (a value out of range, nulls ignored, as
+expect_column_values_to_be_between does for one column; or a null). The count is one aggregate that GX
+bundles into the suite's query with the table's row count, where one expectation per column costs two
+aggregates per column (its condition and the column's null count). At ten million customers, the
+row-level suite's aggregate query took 15.3 s on one core with an expectation per column, 9.8 s with
+these. The detail pass (result_format SUMMARY) adds a sample of the rows that break the rule, each with
+the values that break it.
 
-Importing this module registers the expectation and its metrics with GX (tasks.validate imports it with GX).
+Importing this module registers the expectations and their metrics with GX (tasks.validate imports it
+with GX).
 """
 
 from __future__ import annotations
 
+from abc import abstractmethod
 from typing import Any, ClassVar, Optional, Union
 
 from great_expectations.compatibility import pydantic
@@ -28,70 +31,129 @@ from great_expectations.render import LegacyRendererType, RenderedStringTemplate
 from great_expectations.render.renderer.renderer import renderer
 from great_expectations.validator.metric_configuration import MetricConfiguration
 
-ROWS_OUT_OF_RANGE = "column_list.rows_out_of_range.count"
-ROWS_OUT_OF_RANGE_SAMPLE = "column_list.rows_out_of_range.sample"
+ROWS_BREAKING = "column_list.rows_breaking.count"
+ROWS_BREAKING_SAMPLE = "column_list.rows_breaking.sample"
+RULE_KEYS = ("column_list", "min_value", "max_value", "nulls_break")
 Bound = Optional[Union[pydantic.StrictInt, float]]  # an integer stays one: a numeric column compares exactly
 
 
-def _out_of_range(column_list: list[str], min_value: Bound, max_value: Bound) -> Any:
-    """True where a listed column's value is out of range; NULL (not counted) where none is known to be."""
+def _breaks(value: Any, low: Bound, high: Bound, nulls_break: bool) -> bool:
+    if value is None:
+        return nulls_break
+    return (low is not None and value < low) or (high is not None and value > high)
+
+
+def _breaking(rule: dict) -> Any:
+    """True where some listed column breaks the rule; false or NULL (not counted) where none does."""
     tests = []
-    for name in column_list:
+    for name in rule["column_list"]:
         column = gx_sa.column(name)
-        if min_value is not None:
-            tests.append(column < min_value)
-        if max_value is not None:
-            tests.append(column > max_value)
+        if rule["nulls_break"]:
+            tests.append(column.is_(None))
+        if rule["min_value"] is not None:
+            tests.append(column < rule["min_value"])
+        if rule["max_value"] is not None:
+            tests.append(column > rule["max_value"])
     return gx_sa.or_(*tests)
 
 
-class ColumnListRowsOutOfRange(TableMetricProvider):
-    """How many rows have a listed column's value out of [min_value, max_value]: one aggregate, bundled."""
+class ColumnListRowsBreaking(TableMetricProvider):
+    """How many rows have a listed column that breaks the rule: one aggregate, bundled."""
 
-    metric_name = ROWS_OUT_OF_RANGE
-    value_keys = ("column_list", "min_value", "max_value")
+    metric_name = ROWS_BREAKING
+    value_keys = RULE_KEYS
 
     @metric_partial(engine=SqlAlchemyExecutionEngine, partial_fn_type=MetricPartialFunctionTypes.AGGREGATE_FN,
                     domain_type=MetricDomainTypes.TABLE)
     def _sqlalchemy(cls, execution_engine: SqlAlchemyExecutionEngine, metric_domain_kwargs: dict,
                     metric_value_kwargs: dict, metrics: dict[str, Any], runtime_configuration: dict) -> tuple:
-        condition = _out_of_range(metric_value_kwargs["column_list"], metric_value_kwargs["min_value"],
-                                  metric_value_kwargs["max_value"])
-        return gx_sa.func.count().filter(condition), metric_domain_kwargs, {}
+        return gx_sa.func.count().filter(_breaking(metric_value_kwargs)), metric_domain_kwargs, {}
 
 
-class ColumnListRowsOutOfRangeSample(TableMetricProvider):
-    """A few rows out of range: the values of their listed columns that are (a list of objects)."""
+class ColumnListRowsBreakingSample(TableMetricProvider):
+    """A few rows that break the rule: for each, the listed columns that break it and their values."""
 
-    metric_name = ROWS_OUT_OF_RANGE_SAMPLE
-    value_keys = ("column_list", "min_value", "max_value", "sample_size")
+    metric_name = ROWS_BREAKING_SAMPLE
+    value_keys = (*RULE_KEYS, "sample_size")
 
     @metric_value(engine=SqlAlchemyExecutionEngine)
     def _sqlalchemy(cls, execution_engine: SqlAlchemyExecutionEngine, metric_domain_kwargs: dict,
                     metric_value_kwargs: dict, metrics: dict[str, Any], runtime_configuration: dict) -> list:
-        column_list = metric_value_kwargs["column_list"]
-        low, high = metric_value_kwargs["min_value"], metric_value_kwargs["max_value"]
+        rule = metric_value_kwargs
+        names = rule["column_list"]
         selectable, _, _ = execution_engine.get_compute_domain(metric_domain_kwargs, MetricDomainTypes.TABLE)
-        query = (gx_sa.select(*[gx_sa.column(name) for name in column_list])
-                 .select_from(selectable).where(_out_of_range(column_list, low, high))
-                 .limit(metric_value_kwargs["sample_size"]))
-        return [{name: value for name, value in zip(column_list, row, strict=True)
-                 if value is not None and ((low is not None and value < low) or (high is not None and value > high))}
+        query = (gx_sa.select(*[gx_sa.column(name) for name in names]).select_from(selectable)
+                 .where(_breaking(rule)).limit(rule["sample_size"]))
+        return [{name: value for name, value in zip(names, row, strict=True)
+                 if _breaks(value, rule["min_value"], rule["max_value"], rule["nulls_break"])}
                 for row in execution_engine.execute_query(query).fetchall()]
 
 
-class ExpectColumnListValuesToBeBetween(BatchExpectation):
-    """Expect each listed column's values to be between min_value and max_value (inclusive; nulls are not
-    checked): one expectation, one aggregate, for columns that share a range."""
+class ColumnListExpectation(BatchExpectation):
+    """One rule for a list of columns: the rows where some listed column breaks it are the unexpected ones."""
 
     column_list: list[pydantic.StrictStr] = pydantic.Field(min_items=1)
+
+    metric_dependencies = ("table.row_count",)
+    domain_keys: ClassVar[tuple[str, ...]] = ("batch_id", "row_condition", "condition_parser")
+    success_keys: ClassVar[tuple[str, ...]] = ("column_list",)
+    args_keys: ClassVar[tuple[str, ...]] = ("column_list",)
+
+    @abstractmethod
+    def rule(self) -> dict[str, Any]:
+        """The metrics' value kwargs: column_list, min_value, max_value, nulls_break."""
+
+    @classmethod
+    @abstractmethod
+    def rule_text(cls, kwargs: dict) -> str:
+        """What Data Docs say each listed column's values must be, a template on `kwargs`."""
+
+    def get_validation_dependencies(self, execution_engine: Any = None, runtime_configuration: dict | None = None):
+        dependencies = super().get_validation_dependencies(execution_engine=execution_engine,
+                                                           runtime_configuration=runtime_configuration)
+        domain = get_metric_kwargs(metric_name=ROWS_BREAKING, configuration=self.configuration,
+                                   runtime_configuration=runtime_configuration)["metric_domain_kwargs"]
+        dependencies.set_metric_configuration(ROWS_BREAKING, MetricConfiguration(
+            metric_name=ROWS_BREAKING, metric_domain_kwargs=domain, metric_value_kwargs=self.rule()))
+        if dependencies.result_format.get("result_format") != "BOOLEAN_ONLY":
+            sample_size = dependencies.result_format.get("partial_unexpected_count", 20)
+            dependencies.set_metric_configuration(ROWS_BREAKING_SAMPLE, MetricConfiguration(
+                metric_name=ROWS_BREAKING_SAMPLE, metric_domain_kwargs=domain,
+                metric_value_kwargs={**self.rule(), "sample_size": sample_size}))
+        return dependencies
+
+    def _validate(self, metrics: dict, runtime_configuration: dict | None = None,
+                  execution_engine: Any = None) -> dict:
+        unexpected = int(metrics[ROWS_BREAKING])
+        rows = int(metrics["table.row_count"])
+        result: dict[str, Any] = {"observed_value": unexpected, "element_count": rows,
+                                  "unexpected_count": unexpected,
+                                  "unexpected_percent": 100.0 * unexpected / rows if rows else None}
+        if ROWS_BREAKING_SAMPLE in metrics:
+            result["partial_unexpected_list"] = metrics[ROWS_BREAKING_SAMPLE]
+        return {"success": unexpected == 0, "result": result}
+
+    @classmethod
+    @renderer(renderer_type=LegacyRendererType.PRESCRIPTIVE)
+    def _prescriptive_renderer(cls, configuration: Any = None, result: Any = None,
+                               runtime_configuration: dict | None = None) -> list:
+        kwargs = configuration.kwargs if configuration is not None else result.expectation_config.kwargs
+        return [RenderedStringTemplateContent(content_block_type="string_template", string_template={
+            "template": "values of $columns must " + cls.rule_text(kwargs) + ".",
+            "params": {"columns": ", ".join(kwargs["column_list"]), "min_value": kwargs.get("min_value"),
+                       "max_value": kwargs.get("max_value")},
+            "styling": (runtime_configuration or {}).get("styling", {})})]
+
+
+class ExpectColumnListValuesToBeBetween(ColumnListExpectation):
+    """Expect each listed column's values to be between min_value and max_value (inclusive; nulls are not
+    checked), as expect_column_values_to_be_between does for one column."""
+
     min_value: Bound = None
     max_value: Bound = None
 
-    metric_dependencies = (ROWS_OUT_OF_RANGE, "table.row_count")
-    domain_keys: ClassVar[tuple[str, ...]] = ("batch_id", "row_condition", "condition_parser")
-    success_keys = ("column_list", "min_value", "max_value")
-    args_keys = ("column_list", "min_value", "max_value")
+    success_keys: ClassVar[tuple[str, ...]] = ("column_list", "min_value", "max_value")
+    args_keys: ClassVar[tuple[str, ...]] = ("column_list", "min_value", "max_value")
 
     @pydantic.root_validator(skip_on_failure=True)
     def _a_bound(cls, values: dict) -> dict:  # noqa: N805 (pydantic validator)
@@ -99,40 +161,24 @@ class ExpectColumnListValuesToBeBetween(BatchExpectation):
             raise ValueError("expect_column_list_values_to_be_between needs min_value or max_value")
         return values
 
+    def rule(self) -> dict[str, Any]:
+        return {"column_list": self.column_list, "min_value": self.min_value, "max_value": self.max_value,
+                "nulls_break": False}
+
     @classmethod
-    @renderer(renderer_type=LegacyRendererType.PRESCRIPTIVE)
-    def _prescriptive_renderer(cls, configuration: Any = None, result: Any = None,
-                               runtime_configuration: dict | None = None) -> list:
-        """The sentence Data Docs show: 'values of a, b, c must be greater than or equal to 0 ...'."""
-        kwargs = configuration.kwargs if configuration is not None else result.expectation_config.kwargs
-        bounds = [text for text, bound in (("greater than or equal to $min_value", kwargs.get("min_value")),
-                                            ("less than or equal to $max_value", kwargs.get("max_value")))
-                  if bound is not None]
-        return [RenderedStringTemplateContent(content_block_type="string_template", string_template={
-            "template": "values of $columns must be " + " and ".join(bounds) + " (nulls are not checked).",
-            "params": {"columns": ", ".join(kwargs["column_list"]), "min_value": kwargs.get("min_value"),
-                       "max_value": kwargs.get("max_value")},
-            "styling": (runtime_configuration or {}).get("styling", {})})]
+    def rule_text(cls, kwargs: dict) -> str:
+        bounds = [text for text, key in (("greater than or equal to $min_value", "min_value"),
+                                         ("less than or equal to $max_value", "max_value"))
+                  if kwargs.get(key) is not None]
+        return "be " + " and ".join(bounds) + " (nulls are not checked)"
 
-    def get_validation_dependencies(self, execution_engine: Any = None, runtime_configuration: dict | None = None):
-        dependencies = super().get_validation_dependencies(execution_engine=execution_engine,
-                                                           runtime_configuration=runtime_configuration)
-        if dependencies.result_format.get("result_format") != "BOOLEAN_ONLY":
-            metric_kwargs = get_metric_kwargs(metric_name=ROWS_OUT_OF_RANGE, configuration=self.configuration,
-                                              runtime_configuration=runtime_configuration)
-            dependencies.set_metric_configuration(ROWS_OUT_OF_RANGE_SAMPLE, MetricConfiguration(
-                metric_name=ROWS_OUT_OF_RANGE_SAMPLE, metric_domain_kwargs=metric_kwargs["metric_domain_kwargs"],
-                metric_value_kwargs={**metric_kwargs["metric_value_kwargs"],
-                                     "sample_size": dependencies.result_format.get("partial_unexpected_count", 20)}))
-        return dependencies
 
-    def _validate(self, metrics: dict, runtime_configuration: dict | None = None,
-                  execution_engine: Any = None) -> dict:
-        unexpected = int(metrics[ROWS_OUT_OF_RANGE])
-        rows = int(metrics["table.row_count"])
-        result: dict[str, Any] = {"observed_value": unexpected, "element_count": rows,
-                                  "unexpected_count": unexpected,
-                                  "unexpected_percent": 100.0 * unexpected / rows if rows else None}
-        if ROWS_OUT_OF_RANGE_SAMPLE in metrics:
-            result["partial_unexpected_list"] = metrics[ROWS_OUT_OF_RANGE_SAMPLE]
-        return {"success": unexpected == 0, "result": result}
+class ExpectColumnListValuesToNotBeNull(ColumnListExpectation):
+    """Expect no listed column to hold a null, as expect_column_values_to_not_be_null does for one column."""
+
+    def rule(self) -> dict[str, Any]:
+        return {"column_list": self.column_list, "min_value": None, "max_value": None, "nulls_break": True}
+
+    @classmethod
+    def rule_text(cls, kwargs: dict) -> str:
+        return "never be null"

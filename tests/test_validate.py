@@ -297,9 +297,13 @@ def test_feature_suite_rejects_infinite_and_missing_values(sample_extract):
         connection.exec_driver_sql(
             "INSERT INTO segmentation_work.customer_features VALUES "
             "(1, 'Infinity', 1, 1, 1, 0, 40, NULL, 0, 1, 0, 0, 0), (2, 10, NULL, 1, 1, 0, 40, NULL, 0, 1, 0, 0, 0)")
-    failed = {(o.expectation, o.column) for o in validate_features(engine, docs=None) if not o.success}
-    assert failed == {("expect_column_values_to_be_between", "recency_days"),
-                      ("expect_column_values_to_not_be_null", "frequency")}
+    specs = {spec["type"]: spec["kwargs"] for spec in suite("features")}
+    failed = {(o.expectation, o.column): o.sample_values
+              for o in validate_features(engine, docs=None) if not o.success}
+    # Each list expectation names the customers' columns that break it, with their values.
+    in_range, not_null = ("expect_column_list_values_to_be_between", "expect_column_list_values_to_not_be_null")
+    assert failed == {(in_range, ", ".join(specs[in_range]["column_list"])): [{"recency_days": float("inf")}],
+                      (not_null, ", ".join(specs[not_null]["column_list"])): [{"frequency": None}]}
 
 
 def test_validation_summary_lists_failures_and_what_was_done(sample_extract):
