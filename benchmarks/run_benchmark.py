@@ -184,7 +184,7 @@ def run_pipeline(engine, settings, meter: Meter, mode: str) -> int:
                                 validate_features, validate_rows, validate_source_contract)
 
     recipe, mapping, config = load_recipe("default"), SourceMapping(), ValidationConfig()
-    docs = DataDocs(settings.state_dir / "data_docs")
+    docs = DataDocs(settings.state_dir / "data_docs", settings.data_docs_runs)
     with meter.stage("prepare-database", rows=0):
         upgrade_schema(engine)
     with pipeline_lock(engine), docs:

@@ -37,6 +37,10 @@ class Settings(BaseSettings):
         default=None, ge=1, le=32, validation_alias="SEGMENTS_PARALLEL_CONNECTIONS",
         description="Connections that share a bulk statement (extract, features, staging); default: this "
                     "machine's cores, at most 4.")
+    data_docs_runs: int = Field(
+        default=30, ge=1, validation_alias="SEGMENTS_DATA_DOCS_RUNS",
+        description="Validations of each suite kept in the Data Docs and their stores (the newest); older "
+                    "ones are deleted before the index is built, which reads every one kept.")
 
 
 def get_settings() -> Settings:

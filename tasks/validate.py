@@ -16,6 +16,7 @@ import json
 import logging
 import math
 import os
+import shutil
 import warnings
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -119,14 +120,16 @@ class DataDocs:
 
     Each suite's pages are built in a background thread while the run goes on: a build sets up and renders
     GX's page templates, about a second of Python per suite whatever the number of customers, that no
-    stage needs. The index, which lists every suite of every run (its build reads them all: 1.9 s with 124
-    stored results), is built once per run, after the run's suites (`build_index`, or else by `wait`). One
-    thread, so builds of the one site never overlap. `wait()` returns once every build submitted has
+    stage needs. The index, which lists every suite of every run kept (its build reads them all: 1.9 s with
+    124 stored results), is built once per run, after the run's suites (`build_index`, or else by `wait`),
+    once the validations beyond each suite's newest `keep_runs` are deleted (`prune`). One thread, so builds
+    of the one site never overlap. `wait()` returns once every build submitted has
     finished, and raises the first one's error; leaving a `with` block waits too.
     """
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, keep_runs: int = 30) -> None:
         self.directory = directory
+        self.keep_runs = keep_runs
         self._builder = ThreadPoolExecutor(max_workers=1, thread_name_prefix="data-docs")
         self._builds: list[Future[Any]] = []
         # The latest suite's pages, held back so that they are built with the index if it is the run's last.
@@ -148,10 +151,27 @@ class DataDocs:
     def _submit_latest(self, *, with_index: bool) -> None:
         if self._latest is not None:
             context, resources = self._latest
+            if with_index:
+                self._builds.append(self._builder.submit(self.prune))
             self._builds.append(self._builder.submit(
                 context.build_data_docs, site_names=["local"], resource_identifiers=resources,
                 build_index=with_index))
             self._latest = None
+
+    def prune(self) -> int:
+        """Delete each suite's stored validations beyond its newest `keep_runs`, with their pages; returns how
+        many. A validation is a directory named by its run time (GX's store: suite/run name/run time/)."""
+        stores = _stores_dir(self.directory) / "validations"
+        runs_by_suite: dict[Path, list[Path]] = {}
+        for result in stores.rglob("*.json"):
+            runs_by_suite.setdefault(result.parent.parent, []).append(result.parent)
+        pruned = 0
+        for runs in runs_by_suite.values():
+            for run in sorted(set(runs), key=lambda path: path.name)[:-self.keep_runs]:
+                shutil.rmtree(run)
+                shutil.rmtree(self.directory / "validations" / run.relative_to(stores), ignore_errors=True)
+                pruned += 1
+        return pruned
 
     def wait(self) -> None:
         self.build_index()
@@ -174,6 +194,10 @@ class DataDocs:
             self._builder.shutdown()
 
 
+def _stores_dir(docs_dir: Path) -> Path:
+    return docs_dir.parent / "gx_stores"
+
+
 def _gx_context(docs_dir: Path | None):
     """An ephemeral GX context; with a Data Docs directory, its suites and validation results are kept on
     disk beside it (`gx_stores/`), so the Data Docs index lists every suite of every run, as a GX project's
@@ -182,7 +206,7 @@ def _gx_context(docs_dir: Path | None):
         warnings.simplefilter("ignore")
         import great_expectations as gx  # noqa: PLC0415 (slow import, only when validating)
 
-        import tasks.gx_expectations  # noqa: F401, PLC0415 (registers our expectation with GX)
+        import tasks.gx_expectations  # noqa: F401, PLC0415 (registers our expectations with GX)
         from great_expectations.data_context.types.base import (  # noqa: PLC0415
             DataContextConfig,
             InMemoryStoreBackendDefaults,
@@ -192,7 +216,7 @@ def _gx_context(docs_dir: Path | None):
     config = DataContextConfig(store_backend_defaults=InMemoryStoreBackendDefaults())
     if docs_dir is not None:
         docs_dir.mkdir(parents=True, exist_ok=True)
-        stores_dir = docs_dir.parent / "gx_stores"
+        stores_dir = _stores_dir(docs_dir)
         for store, directory in (("expectations_store", "expectations"),
                                  ("validation_results_store", "validations")):
             config.stores[store]["store_backend"] = {"class_name": "TupleFilesystemStoreBackend",
@@ -319,7 +343,8 @@ def _outcome(item: Any, spec: dict, suite_name: str, severity: str, canonical: d
 
 
 def _jsonable(value: Any) -> Any:
-    return json.loads(json.dumps(value, default=str))
+    """`value` as JSON that PostgreSQL's jsonb takes: other types as text, infinities and NaN as strings."""
+    return json.loads(json.dumps(value, default=str), parse_constant=str)
 
 
 def validate_source_contract(engine: Engine, mapping: SourceMapping, config: ValidationConfig,

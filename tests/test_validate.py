@@ -21,6 +21,7 @@ from tasks.validate import (
     ValidationConfig,
     quarantine_rows,
     raise_on_contract_failures,
+    store_outcomes,
     validate_features,
     validate_rows,
     validate_source_contract,
@@ -292,18 +293,23 @@ def test_row_count_collapse_is_a_contract_breach(platform_table):
 
 
 def test_feature_suite_rejects_infinite_and_missing_values(sample_extract):
-    engine, _ = sample_extract
+    engine, run_id = sample_extract
     with engine.begin() as connection:
         connection.exec_driver_sql(
             "INSERT INTO segmentation_work.customer_features VALUES "
             "(1, 'Infinity', 1, 1, 1, 0, 40, NULL, 0, 1, 0, 0, 0), (2, 10, NULL, 1, 1, 0, 40, NULL, 0, 1, 0, 0, 0)")
     specs = {spec["type"]: spec["kwargs"] for spec in suite("features")}
-    failed = {(o.expectation, o.column): o.sample_values
-              for o in validate_features(engine, docs=None) if not o.success}
+    outcomes = validate_features(engine, docs=None)
+    failed = {(o.expectation, o.column): o.sample_values for o in outcomes if not o.success}
     # Each list expectation names the customers' columns that break it, with their values.
     in_range, not_null = ("expect_column_list_values_to_be_between", "expect_column_list_values_to_not_be_null")
-    assert failed == {(in_range, ", ".join(specs[in_range]["column_list"])): [{"recency_days": float("inf")}],
+    assert failed == {(in_range, ", ".join(specs[in_range]["column_list"])): [{"recency_days": "Infinity"}],
                       (not_null, ", ".join(specs[not_null]["column_list"])): [{"frequency": None}]}
+    store_outcomes(engine, run_id, outcomes)  # an infinite sample value is stored as its name (jsonb has none)
+    with engine.connect() as connection:
+        stored = connection.scalar(sa.text("SELECT sample_values FROM segmentation.validation_results "
+                                           "WHERE run_id = :r AND expectation = :e"), {"r": run_id, "e": in_range})
+    assert stored == [{"recency_days": "Infinity"}]
 
 
 def test_validation_summary_lists_failures_and_what_was_done(sample_extract):
@@ -335,3 +341,20 @@ def test_the_data_docs_index_lists_every_suite_of_every_run(sample_extract, tmp_
     for suite, runs in linked.items():
         for run in runs:
             assert list((docs_dir / "validations" / suite / "__none__" / run).glob("*.html")), (suite, run)
+
+
+def test_the_data_docs_keep_each_suites_newest_validations(sample_extract, tmp_path):
+    engine, _ = sample_extract
+    docs_dir = tmp_path / "data_docs"
+    stored = tmp_path / "gx_stores" / "validations" / "source_contract" / "__none__"
+    runs = []
+    for _ in range(3):
+        with DataDocs(docs_dir, keep_runs=2) as docs:
+            validate_source_contract(engine, SourceMapping(), ValidationConfig(), docs)
+        runs.append(max(path.name for path in stored.iterdir()))
+    # The oldest run's result and page are gone; the index links the two newest.
+    assert sorted(path.name for path in stored.iterdir()) == runs[1:]
+    assert sorted(path.name for path in (docs_dir / "validations" / "source_contract" / "__none__").iterdir()) \
+        == runs[1:]
+    index = (docs_dir / "index.html").read_text()
+    assert set(re.findall(r"validations/source_contract/__none__/([0-9TZ.]+)/", index)) == set(runs[1:])
