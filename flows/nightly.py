@@ -245,7 +245,8 @@ def nightly_segmentation(parameters: RunParameters = RunParameters()) -> dict:  
     config = ValidationConfig(max_quarantine_share=parameters.max_quarantine_share,
                               max_row_count_drop=parameters.max_row_count_drop)
     logger = get_run_logger()
-    with database(settings) as engine, DataDocs(settings.state_dir / "data_docs", settings.data_docs_runs) as docs:
+    docs_dir = settings.state_dir / "data_docs"
+    with database(settings) as engine, DataDocs(docs_dir, settings.data_docs_runs) as docs:
         logger.info("database %s", mask_url(engine.url))
         prepare_database(engine, settings, mapping)
         with pipeline_lock(engine, parameters.lock_wait_seconds):

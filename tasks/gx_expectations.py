@@ -15,6 +15,7 @@ with GX).
 
 from __future__ import annotations
 
+import math
 from abc import abstractmethod
 from typing import Any, ClassVar, Optional, Union
 
@@ -38,8 +39,11 @@ Bound = Optional[Union[pydantic.StrictInt, float]]  # an integer stays one: a nu
 
 
 def _breaks(value: Any, low: Bound, high: Bound, nulls_break: bool) -> bool:
+    """Whether PostgreSQL's test (_breaking) finds `value` out of range: NaN sorts above every number there."""
     if value is None:
         return nulls_break
+    if isinstance(value, float) and math.isnan(value):
+        return high is not None
     return (low is not None and value < low) or (high is not None and value > high)
 
 

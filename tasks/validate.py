@@ -162,12 +162,12 @@ class DataDocs:
         """Delete each suite's stored validations beyond its newest `keep_runs`, with their pages; returns how
         many. A validation is a directory named by its run time (GX's store: suite/run name/run time/)."""
         stores = _stores_dir(self.directory) / "validations"
-        runs_by_suite: dict[Path, list[Path]] = {}
+        runs_by_suite: dict[Path, set[Path]] = {}
         for result in stores.rglob("*.json"):
-            runs_by_suite.setdefault(result.parent.parent, []).append(result.parent)
+            runs_by_suite.setdefault(result.parent.parent, set()).add(result.parent)
         pruned = 0
         for runs in runs_by_suite.values():
-            for run in sorted(set(runs), key=lambda path: path.name)[:-self.keep_runs]:
+            for run in sorted(runs, key=lambda path: path.name)[:-self.keep_runs]:
                 shutil.rmtree(run)
                 shutil.rmtree(self.directory / "validations" / run.relative_to(stores), ignore_errors=True)
                 pruned += 1
