@@ -330,8 +330,8 @@ def _outcome(item: Any, spec: dict, suite_name: str, severity: str, canonical: d
         observed: Any = f"error: {item.exception_info.get('exception_message')}"
     else:
         observed = details.get("observed_value")
-    # A screened expectation that held has no result detail; for a column expectation without `mostly`,
-    # holding means no row broke it.
+    # A screened expectation that held has no result detail; for an expectation on a column or a list of
+    # columns without `mostly`, holding means no row broke it.
     row_level = "column" in spec["kwargs"] or "column_list" in spec["kwargs"]
     holds_for_every_row = item.success and row_level and "mostly" not in spec["kwargs"]
     unexpected = details.get("unexpected_count", 0 if holds_for_every_row else None)
