@@ -171,9 +171,9 @@ class Meter:
 def run_pipeline(engine, settings, meter: Meter, mode: str) -> int:
     """One run of the nightly pipeline without Prefect; returns the customers published."""
     from tasks import registry
-    from tasks.database import concurrently, in_parallel
+    from tasks.database import concurrently
     from tasks.extract import SourceMapping, extract_customers
-    from tasks.features import compute_features, key_features, model_columns, read_features
+    from tasks.features import compute_features, model_columns, read_features
     from tasks.migrations import upgrade_schema
     from tasks.publish import audit, now_utc, publish, stage
     from tasks.recipes import load_recipe
@@ -213,15 +213,13 @@ def run_pipeline(engine, settings, meter: Meter, mode: str) -> int:
         with meter.stage("build-features", rows=modelled):
             modelled = compute_features(engine, recipe, as_of=as_of, snapshot_date=extracted.snapshot_date,
                                         run_id=run_id)
-        # As in the flow: the model's sample of the features is read while GX checks them and their key is
-        # built.
+        # As in the flow: the model's sample of the features is read while GX checks them.
         with meter.stage("read-sample", rows=min(modelled, recipe.training_sample)):
-            _, outcomes, features = in_parallel([
-                meter.alongside("features-key", lambda: key_features(engine)),
+            outcomes, features = concurrently(
                 meter.alongside("features-suite", lambda: validate_features(engine, docs)),
                 lambda: read_features(engine, model_columns(recipe), progress=throttled_progress("read features"),
                                       sample=recipe.training_sample, seed=recipe.random_state,
-                                      modelled=modelled)])
+                                      modelled=modelled))
             docs.build_index()  # as in the flow: after the run's last suite
             store_outcomes(engine, run_id, outcomes)
             raise_on_contract_failures(outcomes, "the computed features")

@@ -21,10 +21,10 @@ from sqlalchemy.engine import Engine
 
 from tasks import registry
 from tasks.bands import BandsConfig, load_bands
-from tasks.database import database, in_parallel, is_embedded, mask_url
+from tasks.database import concurrently, database, is_embedded, mask_url
 from tasks.errors import DatabaseUnavailableError, SegmentsError
 from tasks.extract import DEFAULT_SOURCE_TABLE, ExtractResult, SourceMapping, extract_customers, load_mapping
-from tasks.features import ModelledCustomers, compute_features, key_features, model_columns, read_features
+from tasks.features import ModelledCustomers, compute_features, model_columns, read_features
 from tasks.load import load_customers_file
 from tasks.migrations import upgrade_schema
 from tasks.parameters import RunParameters
@@ -139,14 +139,12 @@ def build_features(engine: Engine, docs: DataDocs, run_id: int, recipe: Recipe, 
                    snapshot_date: date) -> ModelledCustomers:
     modelled = compute_features(engine, recipe, as_of=as_of, snapshot_date=snapshot_date, run_id=run_id)
 
-    # Read while GX checks them and their key is built (all three only read the table); they reach the
-    # model only once the suite has passed, proving them finite and in range. The model stage needs a
-    # sample; everyone is placed in SQL.
-    _, outcomes, sample = in_parallel([
-        lambda: key_features(engine),
+    # Read while GX checks them (both only read the table); they reach the model only once the suite has
+    # passed, proving them finite and in range. The model stage needs a sample; everyone is placed in SQL.
+    outcomes, sample = concurrently(
         lambda: validate_features(engine, docs),
         lambda: read_features(engine, model_columns(recipe), progress=rows_progress("read features"),
-                              sample=recipe.training_sample, seed=recipe.random_state, modelled=modelled)])
+                              sample=recipe.training_sample, seed=recipe.random_state, modelled=modelled))
     docs.build_index()  # the run's last suite: its Data Docs index, while the run goes on
     store_outcomes(engine, run_id, outcomes)
     raise_on_contract_failures(outcomes, "the computed features")

@@ -19,12 +19,10 @@ from tasks.sql import (
     quote_identifier,
     read_arrays,
     read_sql,
-    without_parallel_workers,
 )
 
 FEATURE_COLUMNS = list(FEATURE_CATALOG)
 FEATURES_TABLE = "segmentation_work.customer_features"
-FEATURES_KEY = "customer_features_pkey"
 
 
 def feature_parameters(recipe: Recipe, as_of: date, snapshot_date: date, run_id: int) -> dict[str, object]:
@@ -40,33 +38,20 @@ def feature_parameters(recipe: Recipe, as_of: date, snapshot_date: date, run_id:
 def compute_features(engine: Engine, recipe: Recipe, *, as_of: date, snapshot_date: date, run_id: int,
                      parts: int = PARALLEL_PARTS) -> int:
     """Fill segmentation_work.customer_features for the extract's customers validation did not quarantine;
-    returns how many. Its primary key is built afterwards by key_features.
+    returns how many. The table has no key (sql/migrations/versions/0009_features_without_key.sql): the
+    source contract proved the ids unique.
 
     The extract is split into `parts` ranges of pages, each computed by its own connection at once (one
     INSERT ... SELECT keeps one core busy). Only committed extracts are seen.
     """
     with engine.begin() as connection:
         connection.exec_driver_sql(f"TRUNCATE {FEATURES_TABLE}")
-        connection.exec_driver_sql(f"ALTER TABLE {FEATURES_TABLE} DROP CONSTRAINT IF EXISTS {FEATURES_KEY}")
-        connection.exec_driver_sql(f"DROP INDEX IF EXISTS segmentation_work.{FEATURES_KEY}")  # a run cut short
     inserted = execute_by_page_ranges(
         engine, EXTRACT_TABLE, f"INSERT INTO {FEATURES_TABLE} " + read_sql("features/customer_features.sql"),
         feature_parameters(recipe, as_of, snapshot_date, run_id), parts)
     with engine.begin() as connection:
         analyze_for_planning(connection, FEATURES_TABLE)
     return inserted
-
-
-def key_features(engine: Engine) -> None:
-    """The features' primary key, built once after the load (one sorted build instead of an insertion per
-    customer; a repeated customer fails it). First as a unique index, which lets readers of the table (the
-    features suite, the model's sample) go on while it is built; then made the key, a moment's lock."""
-    with engine.begin() as connection:
-        without_parallel_workers(connection)  # built beside the features suite and the sample's read
-        connection.exec_driver_sql(f"CREATE UNIQUE INDEX {FEATURES_KEY} ON {FEATURES_TABLE} (customer_id)")
-    with engine.begin() as connection:
-        connection.exec_driver_sql(
-            f"ALTER TABLE {FEATURES_TABLE} ADD CONSTRAINT {FEATURES_KEY} PRIMARY KEY USING INDEX {FEATURES_KEY}")
 
 
 @dataclass(frozen=True)

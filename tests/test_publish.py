@@ -23,7 +23,7 @@ from tasks import registry
 from tasks.docs import TABLES_PAGE, read_catalog, tables_page
 from tasks.errors import AuditFailedError, ConfigurationError
 from tasks.extract import SourceMapping, extract_customers
-from tasks.features import compute_features, key_features, read_features
+from tasks.features import compute_features, read_features
 from tasks.load import load_customers_file
 from tasks.migrations import MIGRATIONS_DIR
 from tasks.model import FeaturePreprocessing, Preprocessing
@@ -51,7 +51,6 @@ def run_pipeline(engine: Engine, recipe: Recipe = FOUR_SEGMENTS, mode: str = "au
         current = "build-features"
         modelled = compute_features(engine, recipe, as_of=extracted.snapshot_date,
                                     snapshot_date=extracted.snapshot_date, run_id=run_id)
-        key_features(engine)
         features = read_features(engine, sample=recipe.training_sample, seed=recipe.random_state, modelled=modelled)
         with engine.connect() as connection:
             active = registry.read_active_model(connection)

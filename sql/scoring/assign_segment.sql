@@ -79,9 +79,9 @@ RETURNS TABLE (segment_id integer, segment_name text, tier text, recommended_act
 LANGUAGE sql STABLE PARALLEL SAFE
 AS $$
     SELECT a.*
-    FROM segmentation_work.customer_features AS f
+    FROM segmentation.customer_segments AS f
     CROSS JOIN LATERAL segmentation.assign_segment(to_jsonb(f)) AS a
     WHERE f.customer_id = assign_segment.customer_id
 $$;
 COMMENT ON FUNCTION segmentation.assign_segment(bigint) IS
-    'Segment and tier the active model gives a customer from the features of the latest run (segmentation_work.customer_features; pipeline role only). No row for a customer that run did not model.';
+    'Segment and tier the active model gives a customer from the features published with its segment (segmentation.customer_segments, found by its primary key). No row for a customer that is not published.';
