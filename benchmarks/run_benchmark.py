@@ -179,6 +179,7 @@ def run_pipeline(engine, settings, meter: Meter, mode: str) -> int:
     from tasks.recipes import load_recipe
     from tasks.report import summarise_run
     from tasks.runs import finish_run, pipeline_lock, start_run, update_run
+    from tasks.sql import RetiredTables
     from tasks.train import RetrainPolicy, decide_mode, reassign, train_model
     from tasks.validate import (DataDocs, ValidationConfig, raise_on_contract_failures, store_outcomes,
                                 validate_features, validate_rows, validate_source_contract)
@@ -187,9 +188,10 @@ def run_pipeline(engine, settings, meter: Meter, mode: str) -> int:
     docs = DataDocs(settings.state_dir / "data_docs", settings.data_docs_runs)
     with meter.stage("prepare-database", rows=0):
         upgrade_schema(engine)
-    with pipeline_lock(engine), docs:
+    with pipeline_lock(engine), docs, RetiredTables(engine) as retired:
         run_id = start_run(engine, mode_requested=mode, recipe_name=recipe.name, parameters={"mode": mode},
                            flow_run_id=None)
+        retired.drop()  # as in the flow: what the last run replaced, in the background
 
         def check_source_contract() -> None:
             contract = validate_source_contract(engine, mapping, config, docs)
@@ -202,6 +204,7 @@ def run_pipeline(engine, settings, meter: Meter, mode: str) -> int:
         # As in the flow: GX checks the source table's contract while the extract copies it.
         with meter.stage("extract"):
             _, extracted = concurrently(meter.alongside("source-contract", check_source_contract), extract)
+        retired.drop()  # as in the flow: the previous extract
         as_of = extracted.snapshot_date
         update_run(engine, run_id, as_of=as_of, rows_extracted=extracted.rows)
         with meter.stage("validate"):
@@ -223,6 +226,7 @@ def run_pipeline(engine, settings, meter: Meter, mode: str) -> int:
             docs.build_index()  # as in the flow: after the run's last suite
             store_outcomes(engine, run_id, outcomes)
             raise_on_contract_failures(outcomes, "the computed features")
+        retired.drop()  # as in the flow: the previous features
         update_run(engine, run_id, rows_modelled=modelled)
         with meter.stage("train-or-reassign", rows=modelled):
             with engine.connect() as connection:
@@ -250,6 +254,7 @@ def run_pipeline(engine, settings, meter: Meter, mode: str) -> int:
         finish_run(engine, run_id, status="succeeded")
         with meter.stage("report", rows=0):
             summarise_run(engine, run_id)
+            retired.wait()  # timed: a drop still under way when the run ends is the run's time
     return published
 
 
@@ -272,8 +277,7 @@ def measure_floor(engine, meter: Meter) -> None:
                 handle.write(block)
         with meter.stage("copy-out-features"), engine.connect() as connection, \
                 driver_connection(connection).cursor() as cursor, cursor.copy(
-                    "COPY (SELECT * FROM segmentation_work.customer_features ORDER BY customer_id) "
-                    "TO STDOUT WITH (FORMAT binary)") as copy:
+                    "COPY segmentation_work.customer_features TO STDOUT WITH (FORMAT binary)") as copy:
             for _ in copy:
                 pass
         with meter.stage("copy-in-published"), engine.begin() as connection:

@@ -34,6 +34,7 @@ from tasks.report import RunSummary, summarise_run
 from tasks.report_html import write_run_report
 from tasks.runs import finish_run, pipeline_lock, start_run, update_run
 from tasks.settings import SAMPLE_DATA, Settings, get_settings
+from tasks.sql import RetiredTables
 from tasks.train import Assignment, RetrainPolicy, decide_mode, reassign, train_model
 from tasks.validate import (
     DataDocs,
@@ -247,12 +248,15 @@ def nightly_segmentation(parameters: RunParameters = RunParameters()) -> dict:  
     with database(settings) as engine, DataDocs(docs_dir, settings.data_docs_runs) as docs:
         logger.info("database %s", mask_url(engine.url))
         prepare_database(engine, settings, mapping)
-        with pipeline_lock(engine, parameters.lock_wait_seconds):
+        with pipeline_lock(engine, parameters.lock_wait_seconds), RetiredTables(engine) as retired:
             # The effective recipe (after overrides) records the run's missing-value and duplicate policies.
             recorded = {**parameters.model_dump(mode="json"), "effective_recipe": recipe.model_dump(mode="json")}
             run_id = start_run(engine, mode_requested=parameters.mode, recipe_name=recipe.name,
                                parameters=recorded, flow_run_id=flow_run.get_id())
             clock = StageClock()
+            # The tables the last run replaced (its published partitions), and each one this run replaces,
+            # are dropped in the background while the run goes on.
+            retired.drop()
             try:
                 # The source contract reads the source table, not the extract: GX checks it while the
                 # extract copies it, and the run waits for the verdict before using the extract.
@@ -262,6 +266,7 @@ def nightly_segmentation(parameters: RunParameters = RunParameters()) -> dict:  
                         extracted = extract(engine, mapping)
                 finally:
                     contract.wait()
+                retired.drop()  # the previous extract
                 as_of = parameters.as_of or extracted.snapshot_date
                 update_run(engine, run_id, as_of=as_of, rows_extracted=extracted.rows)
                 with clock.stage("validate"):
@@ -270,6 +275,7 @@ def nightly_segmentation(parameters: RunParameters = RunParameters()) -> dict:  
                 update_run(engine, run_id, rows_quarantined=validation.quarantined)
                 with clock.stage("build-features"):
                     modelled = build_features(engine, docs, run_id, recipe, as_of, extracted.snapshot_date)
+                retired.drop()  # the previous features
                 update_run(engine, run_id, rows_modelled=modelled.count)
                 with clock.stage("train-or-reassign"):
                     assignment = train_or_reassign(engine, run_id, modelled.sample, recipe, parameters, as_of)

@@ -45,7 +45,7 @@ def compute_features(engine: Engine, recipe: Recipe, *, as_of: date, snapshot_da
     INSERT ... SELECT keeps one core busy). Only committed extracts are seen.
     """
     with engine.begin() as connection:
-        connection.exec_driver_sql(f"TRUNCATE {FEATURES_TABLE}")
+        connection.exec_driver_sql(read_sql("features/replace_features_table.sql"))  # the old one retired
     inserted = execute_by_page_ranges(
         engine, EXTRACT_TABLE, f"INSERT INTO {FEATURES_TABLE} " + read_sql("features/customer_features.sql"),
         feature_parameters(recipe, as_of, snapshot_date, run_id), parts)

@@ -26,6 +26,7 @@ from tasks.registry import StoredModel
 from tasks.scoring import scoring_sql
 from tasks.segments import SPEND_WINDOW_YEARS
 from tasks.sql import (
+    WORK_SCHEMA,
     analyze_for_planning,
     indexes_built_afterwards,
     quote_identifier,
@@ -35,7 +36,6 @@ from tasks.sql import (
 )
 from tasks.train import Assignment
 
-WORK_SCHEMA = "segmentation_work"
 STAGING_TABLE = f"{WORK_SCHEMA}.customer_segments_staging"
 STAGED_TOTALS = f"{WORK_SCHEMA}.staged_totals"  # the audit's sums of the staged rows, which the profiles read
 PUBLISHED_TABLE = "segmentation.customer_segments"

@@ -6,6 +6,7 @@ import io
 import re
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from functools import cache, partial
 
@@ -122,6 +123,63 @@ def vacuum_after_load(engine: Engine, table: str) -> None:
     would write every page back) or by an autovacuum running beside them."""
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
         connection.exec_driver_sql(f"VACUUM (ANALYZE) {table}")
+
+
+# -- work tables a run has replaced -----------------------------------------------------------------------
+# Replacing a table of millions of rows used to drop the old one in the replacing transaction, whose commit
+# then waited for the file system to free its files (1.1-2.4 s per GB here, spent idle). Instead the
+# transaction renames it to <name>_retired (a partition: <table>_retired_p<n>), a moment's catalog change,
+# and RetiredTables drops it later on its own connection while the run computes, off the run's path.
+WORK_SCHEMA = "segmentation_work"
+RETIRED_SUFFIX = re.compile(r"_retired(_p[0-9]+)?$")
+
+
+def retired_name(name: str) -> str:
+    """The name a replaced work table takes (unqualified); whatever bears such a name is garbage."""
+    return f"{name}_retired"
+
+
+def drop_retired_tables(engine: Engine) -> list[str]:
+    """Drop every retired work table (see above), each in its own transaction; returns their names. A table
+    retired meanwhile is garbage too, so whatever is found may go (IF EXISTS: a run's own retiring drops a
+    leftover of the same name first)."""
+    with engine.connect() as connection:
+        names = [name for name in connection.scalars(sa.text(
+            "SELECT relname FROM pg_class WHERE relnamespace = CAST(:schema AS regnamespace) AND relkind = 'r' "
+            "ORDER BY relname"), {"schema": WORK_SCHEMA}) if RETIRED_SUFFIX.search(name)]
+    for name in names:
+        with engine.begin() as connection:
+            connection.exec_driver_sql(f"DROP TABLE IF EXISTS {WORK_SCHEMA}.{quote_identifier(name)}")
+    return names
+
+
+class RetiredTables:
+    """Drops retired work tables in a background thread (one at a time) whenever `drop()` is called; leaving
+    the `with` block waits for the drops and raises the first one's error."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._dropper = ThreadPoolExecutor(max_workers=1, thread_name_prefix="retired-tables")
+        self._drops: list[Future[list[str]]] = []
+
+    def drop(self) -> None:
+        self._drops.append(self._dropper.submit(drop_retired_tables, self._engine))
+
+    def wait(self) -> list[str]:
+        drops, self._drops = self._drops, []
+        return [name for drop in drops for name in drop.result()]
+
+    def __enter__(self) -> RetiredTables:
+        return self
+
+    def __exit__(self, error_type: type[BaseException] | None, *_details: object) -> None:
+        try:
+            self.wait()
+        except Exception:
+            if error_type is None:
+                raise  # otherwise the block's own error is the one to see; the tables stay retired till next time
+        finally:
+            self._dropper.shutdown()
 
 
 # Block numbers are 32-bit: (LAST_BLOCK, 0) lies above every row of any table.

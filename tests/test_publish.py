@@ -20,6 +20,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from tasks import registry
+from tasks.database import PARALLEL_PARTS
 from tasks.docs import TABLES_PAGE, read_catalog, tables_page
 from tasks.errors import AuditFailedError, ConfigurationError
 from tasks.extract import SourceMapping, extract_customers
@@ -32,7 +33,7 @@ from tasks.recipes import Capping, FeatureSpec, Recipe, load_recipe
 from tasks.runs import finish_run, start_run, update_run
 from tasks.scoring import scoring_sql
 from tasks.segments import SPEND_WINDOW_YEARS
-from tasks.sql import SQL_DIR, driver_connection
+from tasks.sql import SQL_DIR, driver_connection, drop_retired_tables
 from tasks.train import RetrainPolicy, decide_mode, reassign, train_model
 
 # A fixed k keeps training quick; preprocessing (what scoring must reproduce) does not depend on it.
@@ -375,6 +376,28 @@ def test_a_failure_inside_the_publish_transaction_rolls_all_of_it_back(loaded):
     assert published_state(loaded) == before
     assert rows(loaded, "SELECT status, failed_stage FROM segmentation.pipeline_runs ORDER BY run_id DESC LIMIT 1") == [
         ("failed", "publish")]
+
+
+def test_replaced_work_tables_are_retired_then_dropped_without_touching_what_is_published(loaded):
+    work_tables = ("SELECT relname, obj_description(oid, 'pg_class') IS NOT NULL, reloptions FROM pg_class "
+                   "WHERE relnamespace = 'segmentation_work'::regnamespace AND relkind = 'r' "
+                   "AND relname !~ '^history_changes' ORDER BY 1")
+    run_pipeline(loaded, mode="retrain")
+    drop_retired_tables(loaded)  # what the first run replaced: the migrations' empty tables
+    first = rows(loaded, work_tables)
+    run_pipeline(loaded, mode="reassign")
+    after = published_state(loaded)
+    retired = [name for name, *_ in rows(loaded, work_tables) if "_retired" in name]
+    # The previous extract, features and published partitions: renamed, not dropped, by the run.
+    assert retired == sorted(["customers_extract_retired", "customer_features_retired",
+                              *[f"customer_segments_retired_p{part}" for part in range(PARALLEL_PARTS)]])
+    assert sorted(drop_retired_tables(loaded)) == retired
+    # What stays is what the first run left: the new features table has the old one's comment and settings.
+    assert rows(loaded, work_tables) == first and not any("_retired" in name for name, *_ in first)
+    assert ("customer_features", True, ["autovacuum_enabled=false"]) in first
+    assert published_state(loaded) == after
+    run_pipeline(loaded, mode="reassign")  # and a run after the drop finds nothing in its way
+    assert drop_retired_tables(loaded) == retired
 
 
 # -- the consumer role ---------------------------------------------------------------------------------------
