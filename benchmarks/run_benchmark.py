@@ -277,7 +277,7 @@ def measure_floor(engine, meter: Meter) -> None:
                 handle.write(block)
         with meter.stage("copy-out-features"), engine.connect() as connection, \
                 driver_connection(connection).cursor() as cursor, cursor.copy(
-                    "COPY segmentation_work.customer_features TO STDOUT WITH (FORMAT binary)") as copy:
+                    "COPY (SELECT * FROM segmentation_work.customer_features) TO STDOUT WITH (FORMAT binary)") as copy:
             for _ in copy:
                 pass
         with meter.stage("copy-in-published"), engine.begin() as connection:

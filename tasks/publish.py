@@ -69,12 +69,19 @@ def stage(engine: Engine, model: StoredModel, run_id: int, assigned_at: datetime
                   for part, (lower, upper) in enumerate(_id_ranges(connection, parts))]
         not_null = ", ".join(f"ALTER COLUMN {quote_identifier(column.name)} SET NOT NULL"
                              for column in table_columns(connection, PUBLISHED_TABLE) if column.not_null)
+        # A table created and filled in one transaction skips the WAL at wal_level minimal (the embedded server).
+        rows_skip_the_wal = connection.scalar(sa.text("SELECT current_setting('wal_level')")) == "minimal"
     statement = read_sql("publish/stage_assignments.sql")
     parameters = {"run_id": run_id, "model_version": model.model_version, "assigned_at": assigned_at,
                   **scoring.parameters}
 
     def stage_range(staged: StagingRange) -> int:
         with engine.begin() as connection:
+            if rows_skip_the_wal:
+                # They must reach the disk by the commit: have the kernel write them as they come (every
+                # 512 kB) rather than all at the commit's fsync, which otherwise left the cores idle for up to
+                # 2.5 s at ten million customers; the CREATE was no slower.
+                connection.exec_driver_sql("SET LOCAL backend_flush_after = '512kB'")
             rows = connection.exec_driver_sql(statement.format(
                 partition=staged.table, id_range=staged.check(), scaled=scoring.scaled, partial=scoring.partial,
                 nearest=scoring.nearest, cluster_index=scoring.cluster_index), parameters).rowcount
@@ -103,8 +110,10 @@ def _id_ranges(connection: sa.Connection, parts: int) -> list[tuple[int | None, 
     the features' ids (whole pages: cheap at any size). Equal cuts merge, so there may be fewer."""
     if parts <= 1:
         return [(None, None)]
-    estimated = connection.scalar(sa.text("SELECT reltuples FROM pg_class WHERE oid = CAST(:table AS regclass)"),
-                                  {"table": FEATURES_TABLE})
+    estimated = connection.scalar(sa.text(  # the features' rows are in the tables that inherit it
+        "SELECT sum(greatest(reltuples, 0)) FROM pg_class WHERE oid = CAST(:table AS regclass) "
+        "OR oid IN (SELECT inhrelid FROM pg_inherits WHERE inhparent = CAST(:table AS regclass))"),
+        {"table": FEATURES_TABLE})
     percent = 100.0 if not estimated or estimated <= ID_SAMPLE_ROWS else 100.0 * ID_SAMPLE_ROWS / estimated
     cuts = connection.scalar(sa.text(
         f"SELECT percentile_disc(CAST(:fractions AS float8[])) WITHIN GROUP (ORDER BY customer_id) "

@@ -146,7 +146,7 @@ def drop_retired_tables(engine: Engine) -> list[str]:
     with engine.connect() as connection:
         names = [name for name in connection.scalars(sa.text(
             "SELECT relname FROM pg_class WHERE relnamespace = CAST(:schema AS regnamespace) AND relkind = 'r' "
-            "ORDER BY relname"), {"schema": WORK_SCHEMA}) if RETIRED_SUFFIX.search(name)]
+            "ORDER BY relname DESC"), {"schema": WORK_SCHEMA}) if RETIRED_SUFFIX.search(name)]  # parts first
     for name in names:
         with engine.begin() as connection:
             connection.exec_driver_sql(f"DROP TABLE IF EXISTS {WORK_SCHEMA}.{quote_identifier(name)}")

@@ -6,7 +6,7 @@
 --   run_id                       customers quarantined by this run are left out
 --   first_row, end_row           the extract's rows this statement computes: a range of row addresses
 --                                (tasks/sql.py page_ranges), so that several connections share the work
--- Rows come in the extract's order; readers that need customer id order ask for it (primary key).
+-- Rows come in the extract's order; readers that need customer id order ask for it.
 SELECT
     e.customer_id,
     (e.recency_days + (%(as_of)s::date - %(snapshot_date)s::date))::double precision          AS recency_days,
