@@ -191,7 +191,6 @@ def run_pipeline(engine, settings, meter: Meter, mode: str) -> int:
     with pipeline_lock(engine), docs, RetiredTables(engine) as retired:
         run_id = start_run(engine, mode_requested=mode, recipe_name=recipe.name, parameters={"mode": mode},
                            flow_run_id=None)
-        retired.drop()  # as in the flow: what the last run replaced, in the background
 
         def check_source_contract() -> None:
             contract = validate_source_contract(engine, mapping, config, docs)
@@ -204,7 +203,7 @@ def run_pipeline(engine, settings, meter: Meter, mode: str) -> int:
         # As in the flow: GX checks the source table's contract while the extract copies it.
         with meter.stage("extract"):
             _, extracted = concurrently(meter.alongside("source-contract", check_source_contract), extract)
-        retired.drop()  # as in the flow: the previous extract
+        retired.drop()  # as in the flow: the previous extract and published partitions, in the background
         as_of = extracted.snapshot_date
         update_run(engine, run_id, as_of=as_of, rows_extracted=extracted.rows)
         with meter.stage("validate"):

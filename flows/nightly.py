@@ -254,9 +254,6 @@ def nightly_segmentation(parameters: RunParameters = RunParameters()) -> dict:  
             run_id = start_run(engine, mode_requested=parameters.mode, recipe_name=recipe.name,
                                parameters=recorded, flow_run_id=flow_run.get_id())
             clock = StageClock()
-            # The tables the last run replaced (its published partitions), and each one this run replaces,
-            # are dropped in the background while the run goes on.
-            retired.drop()
             try:
                 # The source contract reads the source table, not the extract: GX checks it while the
                 # extract copies it, and the run waits for the verdict before using the extract.
@@ -266,7 +263,10 @@ def nightly_segmentation(parameters: RunParameters = RunParameters()) -> dict:  
                         extracted = extract(engine, mapping)
                 finally:
                     contract.wait()
-                retired.drop()  # the previous extract
+                # The tables replaced since the last run's extract (the previous extract, published partitions
+                # and, below, features) are dropped in the background while the run computes. Not before the
+                # extract commits: a drop under way made that commit wait for the file system.
+                retired.drop()
                 as_of = parameters.as_of or extracted.snapshot_date
                 update_run(engine, run_id, as_of=as_of, rows_extracted=extracted.rows)
                 with clock.stage("validate"):
