@@ -516,12 +516,12 @@ def main(argv: list[str] | None = None) -> int:
     measurements: list[Measurement] = []
     baseline_sizes = [size for size in sizes if not args.no_baseline and size <= args.baseline_max]
     note = ("Runs call the functions of tasks/ in the order flows/nightly.py uses, in this process, without "
-            "Prefect. Rows marked (alongside) are jobs that run during the stage listed after them (the GX suites, "
-            "the features' key), on their own connection: their seconds are inside that stage's, not added to the "
+            "Prefect. Rows marked (alongside) are jobs that run during the stage listed after them (the GX suites), "
+            "on their own connection: their seconds are inside that stage's, not added to the "
             "total; the validation share counts the suites in full. Before each scenario, untimed, the tables "
             "autovacuum looks after are vacuumed, as autovacuum would between two nightly runs, and a checkpoint "
             "writes what the last one left in the WAL. "
-            "Floor = binary COPY out of segmentation_work.customer_features + binary COPY in of the "
+            "Floor = binary COPY out of segmentation_work.customer_features (as stored) + binary COPY in of the "
             "published rows into a logged table with the same primary key, timed right after each run: each "
             "run's ratio is to its own floor (this host's speed drifts from minute to minute). "
             "Baseline = pandas read_sql of source.customers, features in pandas, the active model, "

@@ -17,11 +17,11 @@ import socket
 import subprocess
 import time
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, Self, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.engine import URL, Engine, make_url
@@ -343,3 +343,35 @@ def concurrently(first: Callable[[], First], second: Callable[[], Second]) -> tu
     """Two independent database jobs at once (in_parallel), with both results typed."""
     first_result, second_result = in_parallel([first, second])  # type: ignore[list-item]
     return first_result, second_result  # type: ignore[return-value]
+
+
+class BackgroundJobs:
+    """Jobs that run one after another in a background thread while the caller goes on: `submit` queues one,
+    `wait` returns the results of those queued so far once they have finished (raising the first one's
+    error). Leaving a `with` block waits too; when the block itself raised, its error is the one to see and
+    a job's failure is only logged."""
+
+    def __init__(self, what: str) -> None:
+        self.what = what
+        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix=what.replace(" ", "-"))
+        self._jobs: list[Future[Any]] = []
+
+    def submit(self, job: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
+        self._jobs.append(self._worker.submit(job, *args, **kwargs))
+
+    def wait(self) -> list[Any]:
+        jobs, self._jobs = self._jobs, []
+        return [job.result() for job in jobs]
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, error_type: type[BaseException] | None, *_details: object) -> None:
+        try:
+            self.wait()
+        except Exception:
+            if error_type is None:
+                raise
+            log.exception("%s failed too", self.what)
+        finally:
+            self._worker.shutdown()

@@ -6,7 +6,6 @@ import io
 import re
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from functools import cache, partial
 
@@ -15,7 +14,7 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from tasks.database import in_parallel
+from tasks.database import BackgroundJobs, in_parallel
 from tasks.errors import ConfigurationError
 from tasks.settings import PROJECT_ROOT
 
@@ -153,33 +152,16 @@ def drop_retired_tables(engine: Engine) -> list[str]:
     return names
 
 
-class RetiredTables:
-    """Drops retired work tables in a background thread (one at a time) whenever `drop()` is called; leaving
-    the `with` block waits for the drops and raises the first one's error."""
+class RetiredTables(BackgroundJobs):
+    """Drops retired work tables in a background thread whenever `drop()` is called (tasks.database.BackgroundJobs:
+    leaving the `with` block waits for the drops)."""
 
     def __init__(self, engine: Engine) -> None:
+        super().__init__("dropping retired tables")
         self._engine = engine
-        self._dropper = ThreadPoolExecutor(max_workers=1, thread_name_prefix="retired-tables")
-        self._drops: list[Future[list[str]]] = []
 
     def drop(self) -> None:
-        self._drops.append(self._dropper.submit(drop_retired_tables, self._engine))
-
-    def wait(self) -> list[str]:
-        drops, self._drops = self._drops, []
-        return [name for drop in drops for name in drop.result()]
-
-    def __enter__(self) -> RetiredTables:
-        return self
-
-    def __exit__(self, error_type: type[BaseException] | None, *_details: object) -> None:
-        try:
-            self.wait()
-        except Exception:
-            if error_type is None:
-                raise  # otherwise the block's own error is the one to see; the tables stay retired till next time
-        finally:
-            self._dropper.shutdown()
+        self.submit(drop_retired_tables, self._engine)
 
 
 # Block numbers are 32-bit: (LAST_BLOCK, 0) lies above every row of any table.

@@ -19,7 +19,6 @@ import os
 import shutil
 import warnings
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import date
 from pathlib import Path
@@ -28,7 +27,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from tasks.database import PARALLEL_PARTS, concurrently
+from tasks.database import PARALLEL_PARTS, BackgroundJobs, concurrently
 from tasks.errors import ConfigurationError, ValidationFailedError
 from tasks.extract import EXTRACT_TABLE, SourceMapping
 from tasks.recipes import Recipe
@@ -36,7 +35,6 @@ from tasks.runs import last_successful_run
 from tasks.settings import PROJECT_ROOT
 from tasks.sql import analyze_for_planning, execute_by_page_ranges, read_sql
 
-log = logging.getLogger(__name__)
 
 EXPECTATIONS_DIR = PROJECT_ROOT / "expectations"
 GX_URL_VARIABLE = "SEGMENTS_GX_DATABASE_URL"
@@ -115,7 +113,7 @@ def load_suite_document(name: str) -> dict:
     return json.loads((EXPECTATIONS_DIR / f"{name}.json").read_text())
 
 
-class DataDocs:
+class DataDocs(BackgroundJobs):
     """A run's Great Expectations Data Docs site (`directory`/index.html) and the GX stores beside it.
 
     Each suite's pages are built in a background thread while the run goes on: a build sets up and renders
@@ -123,15 +121,14 @@ class DataDocs:
     stage needs. The index, which lists every suite of every run kept (its build reads them all: 1.9 s with
     124 stored results), is built once per run, after the run's suites (`build_index`, or else by `wait`),
     once the validations beyond each suite's newest `keep_runs` are deleted (`prune`). One thread, so builds
-    of the one site never overlap. `wait()` returns once every build submitted has
-    finished, and raises the first one's error; leaving a `with` block waits too.
+    of the one site never overlap (tasks.database.BackgroundJobs: `wait()` returns once every build submitted
+    has finished, and raises the first one's error; leaving a `with` block waits too).
     """
 
     def __init__(self, directory: Path, keep_runs: int = 30) -> None:
+        super().__init__("building the Data Docs")
         self.directory = directory
         self.keep_runs = keep_runs
-        self._builder = ThreadPoolExecutor(max_workers=1, thread_name_prefix="data-docs")
-        self._builds: list[Future[Any]] = []
         # The latest suite's pages, held back so that they are built with the index if it is the run's last.
         self._latest: tuple[Any, list] | None = None
 
@@ -152,10 +149,9 @@ class DataDocs:
         if self._latest is not None:
             context, resources = self._latest
             if with_index:
-                self._builds.append(self._builder.submit(self.prune))
-            self._builds.append(self._builder.submit(
-                context.build_data_docs, site_names=["local"], resource_identifiers=resources,
-                build_index=with_index))
+                self.submit(self.prune)
+            self.submit(context.build_data_docs, site_names=["local"], resource_identifiers=resources,
+                        build_index=with_index)
             self._latest = None
 
     def prune(self) -> int:
@@ -173,25 +169,9 @@ class DataDocs:
                 pruned += 1
         return pruned
 
-    def wait(self) -> None:
+    def wait(self) -> list[Any]:
         self.build_index()
-        builds, self._builds = self._builds, []
-        for build in builds:
-            build.result()
-
-    def __enter__(self) -> DataDocs:
-        return self
-
-    def __exit__(self, error_type: type[BaseException] | None, *_details: object) -> None:
-        try:
-            self.wait()
-        except Exception:
-            if error_type is None:
-                raise
-            # The block's own error is the run's: a build that failed as well is only logged.
-            log.exception("building the Data Docs failed too")
-        finally:
-            self._builder.shutdown()
+        return super().wait()
 
 
 def _stores_dir(docs_dir: Path) -> Path:
