@@ -126,16 +126,12 @@ def vacuum_after_load(engine: Engine, table: str) -> None:
 
 # -- work tables a run has replaced -----------------------------------------------------------------------
 # Replacing a table of millions of rows used to drop the old one in the replacing transaction, whose commit
-# then waited for the file system to free its files (1.1-2.4 s per GB here, spent idle). Instead the
+# then waited for the file system to free its files (about a second per GB here, cores idle). Instead the
 # transaction renames it to <name>_retired (a partition: <table>_retired_p<n>), a moment's catalog change,
 # and RetiredTables drops it later on its own connection while the run computes, off the run's path.
+# Whatever bears such a name is garbage.
 WORK_SCHEMA = "segmentation_work"
 RETIRED_SUFFIX = re.compile(r"_retired(_p[0-9]+)?$")
-
-
-def retired_name(name: str) -> str:
-    """The name a replaced work table takes (unqualified); whatever bears such a name is garbage."""
-    return f"{name}_retired"
 
 
 def drop_retired_tables(engine: Engine) -> list[str]:
