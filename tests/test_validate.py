@@ -6,6 +6,7 @@ import json
 import re
 from datetime import date, timedelta
 
+import jinja2
 import pytest
 import sqlalchemy as sa
 
@@ -19,6 +20,9 @@ from tasks.validate import (
     SAMPLE_SIZE,
     DataDocs,
     ValidationConfig,
+    _gx_context,
+    _saved_suite,
+    _suite_with_columns,
     quarantine_rows,
     raise_on_contract_failures,
     store_outcomes,
@@ -361,3 +365,42 @@ def test_the_data_docs_keep_each_suites_newest_validations(sample_extract, tmp_p
         == runs[1:]
     index = (docs_dir / "index.html").read_text()
     assert set(re.findall(r"validations/source_contract/__none__/([0-9TZ.]+)/", index)) == set(runs[1:])
+
+
+def test_data_docs_pages_come_from_templates_compiled_once_per_process(sample_extract, tmp_path, monkeypatch):
+    engine, _ = sample_extract
+    compiled: list[str] = []
+    compile_template = jinja2.Environment.compile
+
+    def counting_compile(environment, source, name=None, filename=None, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003
+        compiled.append(name)
+        return compile_template(environment, source, name, filename, *args, **kwargs)
+
+    monkeypatch.setattr(jinja2.Environment, "compile", counting_compile)
+    compiled_by_build = []
+    for build in range(2):
+        with DataDocs(tmp_path / f"site_{build}") as docs:
+            validate_source_contract(engine, SourceMapping(), ValidationConfig(), docs)
+        compiled_by_build.append(len(compiled))
+    # The second site (a later build in the same process) compiled nothing, and its pages are whole.
+    assert compiled_by_build[1] == compiled_by_build[0]
+    page, = (tmp_path / "site_1" / "validations" / "source_contract").rglob("*.html")
+    text = page.read_text()
+    assert "customer_id" in text and "values must never be null" in text
+    assert (tmp_path / "site_1" / "index.html").exists()
+
+
+def test_a_suite_is_stored_once_and_replaced_when_its_expectations_change(tmp_path):
+    gx, context = _gx_context(tmp_path / "data_docs")
+    document = {"name": "checks", "meta": {"severity": "row"}, "expectations": [
+        {"type": "expect_column_values_to_not_be_null", "kwargs": {"column": "income"}}]}
+    first = _saved_suite(context, _suite_with_columns(gx, document, {}))
+    again = _saved_suite(context, _suite_with_columns(gx, document, {}))
+    assert again.id == first.id
+    assert [expectation.id for expectation in again.expectations] == [expectation.id for expectation in first.expectations]
+
+    changed = {**document, "expectations": [{"type": "expect_column_values_to_not_be_null", "kwargs": {"column": "age"}}]}
+    _saved_suite(context, _suite_with_columns(gx, changed, {}))
+    # A later run's context reads the changed suite from the store.
+    _, later = _gx_context(tmp_path / "data_docs")
+    assert [expectation.column for expectation in later.suites.get("checks").expectations] == ["age"]
