@@ -36,7 +36,7 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_ROOT))
 
 RESULT_COLUMNS = ["size", "scenario", "stage", "seconds", "rows", "rows_per_second", "peak_rss_mb",
-                  "ratio_to_floor", "baseline_over_run"]
+                  "ratio_to_floor", "baseline_over_run", "cpu_seconds"]
 # Jobs that run alongside a stage (in a second thread, on their own connection) are recorded with this
 # suffix: their seconds are inside that stage's, so a scenario's total leaves them out.
 ALONGSIDE = " (alongside)"
@@ -47,6 +47,7 @@ PIPELINE_SCENARIOS = ("retrain", "reassign")
 # The floor timed after each run, to compare the run with.
 FLOORS = {"retrain": "floor after retrain", "reassign": "floor"}
 PAGE_BYTES = os.sysconf("SC_PAGE_SIZE")
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 Result = TypeVar("Result")
 
 
@@ -100,6 +101,45 @@ class RssSampler:
         self._stop.set()
 
 
+class CpuClock:
+    """CPU seconds used so far by this process (every thread) and, when the database server runs on this
+    machine, by the server: its postmaster, the postmaster's live children (backends, workers) and those
+    it has reaped. Unlike seconds on the wall, they barely move with this host's speed from minute to
+    minute, and against the seconds they tell how many cores a stage kept busy."""
+
+    def __init__(self, engine) -> None:
+        with engine.connect() as connection:
+            backend = connection.exec_driver_sql("SELECT pg_backend_pid()").scalar()
+        # A backend's parent is the postmaster; a server elsewhere (or in a container) is not in our /proc.
+        stat = _proc_stat(backend)
+        self.postmaster = int(stat[1]) if stat is not None else None
+
+    def seconds(self) -> float | None:
+        """None when the server's processes cannot be read."""
+        if self.postmaster is None:
+            return None
+        postmaster = _proc_stat(self.postmaster)
+        if postmaster is None:
+            return None
+        ticks = sum(int(field) for field in postmaster[11:15])  # its own and its reaped children's time
+        for entry in os.scandir("/proc"):
+            if entry.name.isdigit():
+                stat = _proc_stat(int(entry.name))
+                if stat is not None and int(stat[1]) == self.postmaster:
+                    ticks += int(stat[11]) + int(stat[12])
+        return time.process_time() + ticks / CLOCK_TICKS
+
+
+def _proc_stat(pid: int) -> list[str] | None:
+    """The fields of /proc/<pid>/stat after the command name (so [0] is the state, [1] the parent's pid,
+    [11] and [12] user and system time, [13] and [14] those of the reaped children), or None."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return text[text.rindex(")") + 2:].split()
+
+
 def release_free_memory() -> None:
     """Give freed heap back to the OS before a stage, so its peak RSS is not the previous stage's leftovers
     (the baseline's millions of small Python objects otherwise stay resident after they are freed)."""
@@ -120,13 +160,15 @@ class Measurement:
     peak_rss_bytes: int
     ratio_to_floor: float | None = None
     baseline_over_run: float | None = None
+    cpu_seconds: float | None = None  # this process's and the database server's (CpuClock); none alongside
 
     def as_row(self) -> dict:
         return {"size": self.size, "scenario": self.scenario, "stage": self.stage, "seconds": round(self.seconds, 3),
                 "rows": self.rows, "rows_per_second": round(self.rows / max(self.seconds, 1e-9)),
                 "peak_rss_mb": round(self.peak_rss_bytes / 2**20),
                 "ratio_to_floor": _three_figures(self.ratio_to_floor),
-                "baseline_over_run": _three_figures(self.baseline_over_run)}
+                "baseline_over_run": _three_figures(self.baseline_over_run),
+                "cpu_seconds": None if self.cpu_seconds is None else round(self.cpu_seconds, 2)}
 
 
 @dataclass
@@ -136,18 +178,25 @@ class Meter:
     size: int
     scenario: str
     sampler: RssSampler
+    cpu: CpuClock
     stages: list[Measurement] = field(default_factory=list)
 
     @contextmanager
     def stage(self, name: str, rows: int | None = None) -> Iterator[None]:
         release_free_memory()
         self.sampler.reset()
+        cpu_started = self.cpu.seconds()
         started = time.perf_counter()
         yield
         seconds = time.perf_counter() - started
+        cpu_ended = self.cpu.seconds()
+        cpu = None if cpu_started is None or cpu_ended is None else cpu_ended - cpu_started
         peak = max(self.sampler.peak, self.sampler.current())
-        self.stages.append(Measurement(self.size, self.scenario, name, seconds, rows or self.size, peak))
-        log(f"  {self.scenario} {name}: {seconds:.1f}s, peak RSS {peak / 2**20:,.0f} MB")
+        self.stages.append(Measurement(self.size, self.scenario, name, seconds, rows or self.size, peak,
+                                       cpu_seconds=cpu))
+        log(f"  {self.scenario} {name}: {seconds:.1f}s"
+            + ("" if cpu is None else f" ({cpu:.1f} CPU s: {cpu / max(seconds, 1e-9):.1f} cores)")
+            + f", peak RSS {peak / 2**20:,.0f} MB")
 
     def alongside(self, name: str, job: Callable[[], Result]) -> Callable[[], Result]:
         """`job`, timing itself as a job that runs alongside the current stage."""
@@ -163,8 +212,10 @@ class Meter:
 
     def total(self) -> Measurement:
         stages = [m for m in self.stages if not m.stage.endswith(ALONGSIDE)]
+        cpu = [m.cpu_seconds for m in stages]
         return Measurement(self.size, self.scenario, "total", sum(m.seconds for m in stages), self.size,
-                           max((m.peak_rss_bytes for m in stages), default=0))
+                           max((m.peak_rss_bytes for m in stages), default=0),
+                           cpu_seconds=None if None in cpu or not cpu else sum(cpu))
 
 
 # -- the pipeline, stage by stage, as flows/nightly.py runs it ---------------------------------------------
@@ -378,12 +429,13 @@ def vacuum_between_runs(engine) -> None:
     log(f"  vacuum between runs: {time.perf_counter() - started:.1f}s (untimed)")
 
 
-def benchmark_size(engine, settings, size: int, sampler: RssSampler, baseline: bool) -> list[Measurement]:
+def benchmark_size(engine, settings, size: int, sampler: RssSampler, cpu: CpuClock,
+                   baseline: bool) -> list[Measurement]:
     from tasks.generate import generate_customers
 
     log(f"== {size:,} customers")
     reset_pipeline_tables(engine)
-    setup = Meter(size, "generate", sampler)
+    setup = Meter(size, "generate", sampler, cpu)
     with setup.stage("generate"):
         generate_customers(engine, size, progress=throttled_progress("generate"))
     scenarios: dict[str, Meter] = {}
@@ -392,13 +444,13 @@ def benchmark_size(engine, settings, size: int, sampler: RssSampler, baseline: b
     # away from a run, moved its ratio by as much.
     for mode in ("retrain", "reassign"):
         vacuum_between_runs(engine)
-        scenarios[mode] = Meter(size, mode, sampler)
+        scenarios[mode] = Meter(size, mode, sampler, cpu)
         run_pipeline(engine, settings, scenarios[mode], mode)
         vacuum_between_runs(engine)
-        scenarios[FLOORS[mode]] = Meter(size, FLOORS[mode], sampler)
+        scenarios[FLOORS[mode]] = Meter(size, FLOORS[mode], sampler, cpu)
         measure_floor(engine, scenarios[FLOORS[mode]])
     if baseline:
-        scenarios["baseline"] = Meter(size, "baseline", sampler)
+        scenarios["baseline"] = Meter(size, "baseline", sampler, cpu)
         run_naive_baseline(engine, scenarios["baseline"])
     totals = {name: meter.total() for name, meter in scenarios.items()}
     for name in ("retrain", "reassign"):
@@ -441,11 +493,16 @@ def results_markdown(measurements: list[Measurement], machine: str, note: str) -
     def seconds(m: Measurement | None) -> str:
         return "-" if m is None else f"{m.seconds:,.1f}"
 
+    def cpu_busy(m: Measurement | None) -> str:
+        if m is None or m.cpu_seconds is None:
+            return "-"
+        return f"{m.cpu_seconds:,.1f} / {m.cpu_seconds / max(m.seconds, 1e-9):.2f}"
+
     lines = [f"# Benchmark results ({datetime.now():%Y-%m-%d %H:%M})", "", f"Machine: {machine}.", "", note, "",
              "| customers | floor after retrain / reassign (s) | retrain (s) | reassign (s) | baseline (s) | "
              "retrain / floor | reassign / floor | baseline / reassign | validation share (reassign) | "
-             "peak RSS run (MB) | peak RSS baseline (MB) |",
-             "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+             "reassign CPU (s) / cores busy | peak RSS run (MB) | peak RSS baseline (MB) |",
+             "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for size in sorted({m.size for m in measurements}):
         retrain, reassign = total(size, "retrain"), total(size, "reassign")
         floors = [total(size, FLOORS[mode]) for mode in ("retrain", "reassign")]
@@ -461,14 +518,16 @@ def results_markdown(measurements: list[Measurement], machine: str, note: str) -
             f"{'-' if retrain is None or retrain.ratio_to_floor is None else f'{retrain.ratio_to_floor:.1f}x'} | "
             f"{'-' if reassign is None or reassign.ratio_to_floor is None else f'{reassign.ratio_to_floor:.1f}x'} | "
             f"{'-' if reassign is None or reassign.baseline_over_run is None else f'{reassign.baseline_over_run:.1f}x'}"
-            f" | {'-' if reassign is None else f'{validation / reassign.seconds:.0%}'} | {peak / 2**20:,.0f} | "
-            f"{baseline_peak} |")
-    lines += ["", "Per stage (seconds, rows/s, peak RSS MB):", "",
-              "| customers | scenario | stage | seconds | rows/s | peak RSS (MB) |", "|---:|---|---|---:|---:|---:|"]
+            f" | {'-' if reassign is None else f'{validation / reassign.seconds:.0%}'} | {cpu_busy(reassign)} | "
+            f"{peak / 2**20:,.0f} | {baseline_peak} |")
+    lines += ["", "Per stage (seconds, rows/s, CPU seconds of this process and the server, peak RSS MB):", "",
+              "| customers | scenario | stage | seconds | rows/s | CPU (s) | peak RSS (MB) |",
+              "|---:|---|---|---:|---:|---:|---:|"]
     for m in measurements:
         row = m.as_row()
+        cpu = "-" if m.cpu_seconds is None else f"{m.cpu_seconds:,.2f}"
         lines.append(f"| {m.size:,} | {m.scenario} | {m.stage} | {m.seconds:,.2f} | {row['rows_per_second']:,} | "
-                     f"{row['peak_rss_mb']:,} |")
+                     f"{cpu} | {row['peak_rss_mb']:,} |")
     return "\n".join(lines) + "\n"
 
 
@@ -479,7 +538,8 @@ def render_from_csv(output_dir: Path) -> None:
     measurements = [Measurement(int(row["size"]), row["scenario"], row["stage"], float(row["seconds"]),
                                 int(row["rows"]), int(row["peak_rss_mb"]) * 2**20,
                                 float(row["ratio_to_floor"]) if row["ratio_to_floor"] else None,
-                                float(row["baseline_over_run"]) if row["baseline_over_run"] else None)
+                                float(row["baseline_over_run"]) if row["baseline_over_run"] else None,
+                                float(row["cpu_seconds"]) if row.get("cpu_seconds") else None)
                     for row in rows]
     previous = (output_dir / "results.md").read_text().splitlines()
     machine = previous[2].removeprefix("Machine: ").rstrip(".")
@@ -524,14 +584,17 @@ def main(argv: list[str] | None = None) -> int:
             "Floor = binary COPY out of segmentation_work.customer_features (as stored) + binary COPY in of the "
             "published rows into a logged table with the same primary key, timed right after each run: each "
             "run's ratio is to its own floor (this host's speed drifts from minute to minute). "
+            "CPU = seconds of CPU used by this process and the database server's processes (from /proc), "
+            "which barely move with the host's speed; cores busy = CPU / seconds. "
             "Baseline = pandas read_sql of source.customers, features in pandas, the active model, "
             "DataFrame.to_sql of the results; run "
             + (f"only up to {args.baseline_max:,} customers." if not args.no_baseline else "not run (--no-baseline)."))
     with database(settings) as engine:
         upgrade_schema(engine)
         machine = machine_description(engine)
+        cpu = CpuClock(engine)
         for size in sizes:
-            measurements += benchmark_size(engine, settings, size, sampler, size in baseline_sizes)
+            measurements += benchmark_size(engine, settings, size, sampler, cpu, size in baseline_sizes)
             write_results(measurements, args.output_dir, machine, note)  # after each size: partial results survive
     sampler.stop()
     log(f"process peak RSS (ru_maxrss) {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:,.0f} MB; "
