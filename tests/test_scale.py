@@ -73,6 +73,12 @@ def test_benchmark_runs_at_a_tiny_size_and_writes_its_tables(clean_db, tmp_path)
     totals = {row["scenario"]: row for row in rows if row["stage"] == "total"}
     assert set(totals) == {"retrain", "floor after retrain", "reassign", "floor", "baseline"}
     assert all(float(row["seconds"]) > 0 and int(row["peak_rss_mb"]) > 0 for row in totals.values())
+    # The server runs on this machine (embedded, or CI's system PostgreSQL): its CPU is counted with ours.
+    assert all(float(row["cpu_seconds"]) > 0 for row in totals.values())
+    reassign_stages = [row for row in rows if row["scenario"] == "reassign" and row["stage"] != "total"
+                       and not row["stage"].endswith(benchmark.ALONGSIDE)]
+    assert float(totals["reassign"]["cpu_seconds"]) == pytest.approx(
+        sum(float(row["cpu_seconds"]) for row in reassign_stages), abs=0.1)
     # Each run is compared with the floor timed right after it.
     for run, floor in (("retrain", "floor after retrain"), ("reassign", "floor")):
         assert float(totals[run]["ratio_to_floor"]) == pytest.approx(
