@@ -104,8 +104,8 @@ class RssSampler:
 class CpuClock:
     """CPU seconds used so far by this process (every thread) and, when the database server runs on this
     machine, by the server: its postmaster, the postmaster's live children (backends, workers) and those
-    it has reaped. Unlike seconds on the wall, they barely move with this host's speed from minute to
-    minute, and against the seconds they tell how many cores a stage kept busy."""
+    it has reaped. They leave out the time the host gives other guests, so they move less than seconds on
+    the wall with this host's speed; against the seconds they tell how many cores a stage kept busy."""
 
     def __init__(self, engine) -> None:
         with engine.connect() as connection:
@@ -585,7 +585,7 @@ def main(argv: list[str] | None = None) -> int:
             "published rows into a logged table with the same primary key, timed right after each run: each "
             "run's ratio is to its own floor (this host's speed drifts from minute to minute). "
             "CPU = seconds of CPU used by this process and the database server's processes (from /proc), "
-            "which barely move with the host's speed; cores busy = CPU / seconds. "
+            "which move less than seconds with the host's speed; cores busy = CPU / seconds. "
             "Baseline = pandas read_sql of source.customers, features in pandas, the active model, "
             "DataFrame.to_sql of the results; run "
             + (f"only up to {args.baseline_max:,} customers." if not args.no_baseline else "not run (--no-baseline)."))

@@ -4,7 +4,8 @@
 -- of each column's own hash function, seeded by its position (a NULL hashes as 0): a third of the time of
 -- hash_record_extended over a ROW of the six, which builds a record per customer. Two of the six are money
 -- (numeric, whose hash copies the value out of the row): with a third one (spend on meat instead of store
--- purchases) the search took a quarter longer, and found 2 candidates in a million customers against 6.
+-- purchases) the search took 9.5 s alone at ten million customers against 8.8 s, for 758 candidates
+-- against 1,494.
 -- The exact comparison (sql/validation/duplicate_groups.sql) then only sees these few, fetched by their
 -- row address (ctid: the extract is not written to until the run's next extract) instead of by another
 -- scan of the extract. A table, analysed, rather than a CTE: the planner would guess a third of the
