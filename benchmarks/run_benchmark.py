@@ -6,7 +6,11 @@ its API server would share the two cores and blur the stage timings), then time 
 up to --baseline-max customers, the naive baseline. Per stage: seconds, rows/s and peak RSS of this
 process (sampled from /proc/self/statm every 50 ms). Writes results.csv and results.md.
 
-    .venv/bin/python benchmarks/run_benchmark.py --sizes 100k,1M,10M
+    .venv/bin/python benchmarks/run_benchmark.py --sizes 100k,1M,10M [--repeat 3]
+
+With --repeat N the reassign, its floor and the baseline run N times in turn after the retrain, and the
+table gives each ratio's median and range: the host's speed drifts enough between two runs to move a
+ratio by a fifth.
 
 The embedded server lives in <state dir>/benchmark unless DATABASE_URL is set; either way the
 benchmark replaces source.customers and empties the segmentation tables of that database.
@@ -30,13 +34,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from pathlib import Path
+from statistics import median
 from typing import TypeVar
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_ROOT))
 
 RESULT_COLUMNS = ["size", "scenario", "stage", "seconds", "rows", "rows_per_second", "peak_rss_mb",
-                  "ratio_to_floor", "baseline_over_run", "cpu_seconds"]
+                  "ratio_to_floor", "baseline_over_run", "cpu_seconds", "repeat"]
 # Jobs that run alongside a stage (in a second thread, on their own connection) are recorded with this
 # suffix: their seconds are inside that stage's, so a scenario's total leaves them out.
 ALONGSIDE = " (alongside)"
@@ -161,6 +166,7 @@ class Measurement:
     ratio_to_floor: float | None = None
     baseline_over_run: float | None = None
     cpu_seconds: float | None = None  # this process's and the database server's (CpuClock); none alongside
+    repeat: int = 1  # which of the scenario's runs (--repeat)
 
     def as_row(self) -> dict:
         return {"size": self.size, "scenario": self.scenario, "stage": self.stage, "seconds": round(self.seconds, 3),
@@ -168,7 +174,8 @@ class Measurement:
                 "peak_rss_mb": round(self.peak_rss_bytes / 2**20),
                 "ratio_to_floor": _three_figures(self.ratio_to_floor),
                 "baseline_over_run": _three_figures(self.baseline_over_run),
-                "cpu_seconds": None if self.cpu_seconds is None else round(self.cpu_seconds, 2)}
+                "cpu_seconds": None if self.cpu_seconds is None else round(self.cpu_seconds, 2),
+                "repeat": self.repeat}
 
 
 @dataclass
@@ -179,6 +186,7 @@ class Meter:
     scenario: str
     sampler: RssSampler
     cpu: CpuClock
+    repeat: int = 1
     stages: list[Measurement] = field(default_factory=list)
 
     @contextmanager
@@ -193,7 +201,7 @@ class Meter:
         cpu = None if cpu_started is None or cpu_ended is None else cpu_ended - cpu_started
         peak = max(self.sampler.peak, self.sampler.current())
         self.stages.append(Measurement(self.size, self.scenario, name, seconds, rows or self.size, peak,
-                                       cpu_seconds=cpu))
+                                       cpu_seconds=cpu, repeat=self.repeat))
         log(f"  {self.scenario} {name}: {seconds:.1f}s"
             + ("" if cpu is None else f" ({cpu:.1f} CPU s: {cpu / max(seconds, 1e-9):.1f} cores)")
             + f", peak RSS {peak / 2**20:,.0f} MB")
@@ -206,7 +214,8 @@ class Meter:
                 return job()
             finally:
                 seconds = time.perf_counter() - started
-                self.stages.append(Measurement(self.size, self.scenario, name + ALONGSIDE, seconds, self.size, 0))
+                self.stages.append(Measurement(self.size, self.scenario, name + ALONGSIDE, seconds, self.size, 0,
+                                               repeat=self.repeat))
                 log(f"  {self.scenario} {name}{ALONGSIDE}: {seconds:.1f}s")
         return timed
 
@@ -215,7 +224,7 @@ class Meter:
         cpu = [m.cpu_seconds for m in stages]
         return Measurement(self.size, self.scenario, "total", sum(m.seconds for m in stages), self.size,
                            max((m.peak_rss_bytes for m in stages), default=0),
-                           cpu_seconds=None if None in cpu or not cpu else sum(cpu))
+                           cpu_seconds=None if None in cpu or not cpu else sum(cpu), repeat=self.repeat)
 
 
 # -- the pipeline, stage by stage, as flows/nightly.py runs it ---------------------------------------------
@@ -430,7 +439,9 @@ def vacuum_between_runs(engine) -> None:
 
 
 def benchmark_size(engine, settings, size: int, sampler: RssSampler, cpu: CpuClock,
-                   baseline: bool) -> list[Measurement]:
+                   baseline: bool, repeats: int = 1) -> list[Measurement]:
+    """Generate `size` customers, then: a retrain and its floor, and `repeats` times a reassign, its floor
+    and (with `baseline`) the naive baseline, one after another."""
     from tasks.generate import generate_customers
 
     log(f"== {size:,} customers")
@@ -438,31 +449,39 @@ def benchmark_size(engine, settings, size: int, sampler: RssSampler, cpu: CpuClo
     setup = Meter(size, "generate", sampler, cpu)
     with setup.stage("generate"):
         generate_customers(engine, size, progress=throttled_progress("generate"))
-    scenarios: dict[str, Meter] = {}
+    meters: list[Meter] = []
     # The floor is timed right after each run, and each run is compared with its own: this host's speed
     # drifts by a third from one minute to the next (a noisy neighbour), and a floor timed once, minutes
-    # away from a run, moved its ratio by as much.
-    for mode in ("retrain", "reassign"):
+    # away from a run, moved its ratio by as much. For the same reason a repeat times the reassign, its
+    # floor and the baseline again, in turn, rather than one of them several times in a row.
+    for mode, repeat in [("retrain", 1)] + [("reassign", repeat) for repeat in range(1, repeats + 1)]:
         vacuum_between_runs(engine)
-        scenarios[mode] = Meter(size, mode, sampler, cpu)
-        run_pipeline(engine, settings, scenarios[mode], mode)
+        run = Meter(size, mode, sampler, cpu, repeat)
+        run_pipeline(engine, settings, run, mode)
         vacuum_between_runs(engine)
-        scenarios[FLOORS[mode]] = Meter(size, FLOORS[mode], sampler, cpu)
-        measure_floor(engine, scenarios[FLOORS[mode]])
-    if baseline:
-        scenarios["baseline"] = Meter(size, "baseline", sampler, cpu)
-        run_naive_baseline(engine, scenarios["baseline"])
-    totals = {name: meter.total() for name, meter in scenarios.items()}
-    for name in ("retrain", "reassign"):
-        totals[name].ratio_to_floor = totals[name].seconds / totals[FLOORS[name]].seconds
-        if "baseline" in totals:
-            totals[name].baseline_over_run = totals["baseline"].seconds / totals[name].seconds
-    if "baseline" in totals:
-        totals["baseline"].ratio_to_floor = totals["baseline"].seconds / totals[FLOORS["reassign"]].seconds
-    measurements = list(setup.stages)
-    for name, meter in scenarios.items():
-        measurements += meter.stages + [totals[name]]
-    return measurements
+        floor = Meter(size, FLOORS[mode], sampler, cpu, repeat)
+        measure_floor(engine, floor)
+        meters += [run, floor]
+        run_total, floor_total = run.total(), floor.total()
+        run_total.ratio_to_floor = run_total.seconds / floor_total.seconds
+        totals = [run_total, floor_total]
+        if mode == "reassign" and baseline:
+            naive = Meter(size, "baseline", sampler, cpu, repeat)
+            run_naive_baseline(engine, naive)
+            meters.append(naive)
+            naive_total = naive.total()
+            naive_total.ratio_to_floor = naive_total.seconds / floor_total.seconds
+            run_total.baseline_over_run = naive_total.seconds / run_total.seconds
+            totals.append(naive_total)
+        for meter, total in zip(meters[-len(totals):], totals, strict=True):
+            meter.stages.append(total)
+    if baseline and repeats:
+        # The retrain against the first baseline (there is one retrain).
+        first_baseline = next(m for meter in meters if meter.scenario == "baseline" for m in meter.stages
+                              if m.stage == "total")
+        retrain_total = next(m for m in meters[0].stages if m.stage == "total")
+        retrain_total.baseline_over_run = first_baseline.seconds / retrain_total.seconds
+    return list(setup.stages) + [m for meter in meters for m in meter.stages]
 
 
 def machine_description(engine) -> str:
@@ -486,47 +505,60 @@ def write_results(measurements: list[Measurement], output_dir: Path, machine: st
 
 
 def results_markdown(measurements: list[Measurement], machine: str, note: str) -> str:
-    def total(size: int, scenario: str) -> Measurement | None:
-        return next((m for m in measurements if m.size == size and m.scenario == scenario and m.stage == "total"),
-                    None)
+    def totals(size: int, scenario: str) -> list[Measurement]:
+        return [m for m in measurements if m.size == size and m.scenario == scenario and m.stage == "total"]
 
-    def seconds(m: Measurement | None) -> str:
-        return "-" if m is None else f"{m.seconds:,.1f}"
-
-    def cpu_busy(m: Measurement | None) -> str:
-        if m is None or m.cpu_seconds is None:
+    def typical(values: list[float], text: Callable[[float], str]) -> str:
+        """The median of the runs' values, with their range when there are several."""
+        if not values:
             return "-"
-        return f"{m.cpu_seconds:,.1f} / {m.cpu_seconds / max(m.seconds, 1e-9):.2f}"
+        if len(values) == 1:
+            return text(values[0])
+        return f"{text(median(values))} ({text(min(values))}-{text(max(values))})"
+
+    def seconds(runs: list[Measurement]) -> str:
+        return typical([m.seconds for m in runs], lambda value: f"{value:,.1f}")
+
+    def ratio(values: list[float | None]) -> str:
+        return typical([value for value in values if value is not None], lambda value: f"{value:.1f}x")
+
+    def cpu_busy(runs: list[Measurement]) -> str:
+        runs = [m for m in runs if m.cpu_seconds is not None]
+        if not runs:
+            return "-"
+        cpu = median(m.cpu_seconds for m in runs)
+        return f"{cpu:,.1f} / {median(m.cpu_seconds / max(m.seconds, 1e-9) for m in runs):.2f}"
+
+    def validation_share(size: int, run: Measurement) -> float:
+        return sum(m.seconds for m in measurements if m.size == size and m.scenario == run.scenario
+                   and m.repeat == run.repeat and m.stage in VALIDATION_STAGES) / run.seconds
 
     lines = [f"# Benchmark results ({datetime.now():%Y-%m-%d %H:%M})", "", f"Machine: {machine}.", "", note, "",
-             "| customers | floor after retrain / reassign (s) | retrain (s) | reassign (s) | baseline (s) | "
+             "| customers | runs | floor after retrain / reassign (s) | retrain (s) | reassign (s) | baseline (s) | "
              "retrain / floor | reassign / floor | baseline / reassign | validation share (reassign) | "
              "reassign CPU (s) / cores busy | peak RSS run (MB) | peak RSS baseline (MB) |",
-             "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+             "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for size in sorted({m.size for m in measurements}):
-        retrain, reassign = total(size, "retrain"), total(size, "reassign")
-        floors = [total(size, FLOORS[mode]) for mode in ("retrain", "reassign")]
-        baseline = total(size, "baseline")
-        validation = sum(m.seconds for m in measurements if m.size == size and m.scenario == "reassign"
-                         and m.stage in VALIDATION_STAGES)
+        retrain, reassign, baseline = (totals(size, scenario) for scenario in ("retrain", "reassign", "baseline"))
+        floors = [seconds(totals(size, FLOORS[mode])) for mode in ("retrain", "reassign")]
         peak = max((m.peak_rss_bytes for m in measurements if m.size == size and m.scenario in PIPELINE_SCENARIOS),
                    default=0)
-        baseline_peak = "-" if baseline is None else f"{baseline.peak_rss_bytes / 2**20:,.0f}"
+        baseline_peak = "-" if not baseline else f"{max(m.peak_rss_bytes for m in baseline) / 2**20:,.0f}"
+        share = typical([validation_share(size, run) for run in reassign], lambda value: f"{value:.0%}")
         lines.append(
-            f"| {size:,} | {' / '.join(seconds(floor) for floor in floors)} | {seconds(retrain)} | "
-            f"{seconds(reassign)} | {seconds(baseline)} | "
-            f"{'-' if retrain is None or retrain.ratio_to_floor is None else f'{retrain.ratio_to_floor:.1f}x'} | "
-            f"{'-' if reassign is None or reassign.ratio_to_floor is None else f'{reassign.ratio_to_floor:.1f}x'} | "
-            f"{'-' if reassign is None or reassign.baseline_over_run is None else f'{reassign.baseline_over_run:.1f}x'}"
-            f" | {'-' if reassign is None else f'{validation / reassign.seconds:.0%}'} | {cpu_busy(reassign)} | "
-            f"{peak / 2**20:,.0f} | {baseline_peak} |")
-    lines += ["", "Per stage (seconds, rows/s, CPU seconds of this process and the server, peak RSS MB):", "",
-              "| customers | scenario | stage | seconds | rows/s | CPU (s) | peak RSS (MB) |",
-              "|---:|---|---|---:|---:|---:|---:|"]
+            f"| {size:,} | {len(reassign)} | {' / '.join(floors)} | {seconds(retrain)} | {seconds(reassign)} | "
+            f"{seconds(baseline)} | {ratio([m.ratio_to_floor for m in retrain])} | "
+            f"{ratio([m.ratio_to_floor for m in reassign])} | {ratio([m.baseline_over_run for m in reassign])} | "
+            f"{share} | {cpu_busy(reassign)} | {peak / 2**20:,.0f} | {baseline_peak} |")
+    lines += ["", "Per stage (seconds, rows/s, CPU seconds of this process and the server, peak RSS MB; run: which "
+              "of the scenario's runs):", "",
+              "| customers | scenario | run | stage | seconds | rows/s | CPU (s) | peak RSS (MB) |",
+              "|---:|---|---:|---|---:|---:|---:|---:|"]
     for m in measurements:
         row = m.as_row()
         cpu = "-" if m.cpu_seconds is None else f"{m.cpu_seconds:,.2f}"
-        lines.append(f"| {m.size:,} | {m.scenario} | {m.stage} | {m.seconds:,.2f} | {row['rows_per_second']:,} | "
+        lines.append(f"| {m.size:,} | {m.scenario} | {m.repeat} | {m.stage} | {m.seconds:,.2f} | "
+                     f"{row['rows_per_second']:,} | "
                      f"{cpu} | {row['peak_rss_mb']:,} |")
     return "\n".join(lines) + "\n"
 
@@ -539,7 +571,8 @@ def render_from_csv(output_dir: Path) -> None:
                                 int(row["rows"]), int(row["peak_rss_mb"]) * 2**20,
                                 float(row["ratio_to_floor"]) if row["ratio_to_floor"] else None,
                                 float(row["baseline_over_run"]) if row["baseline_over_run"] else None,
-                                float(row["cpu_seconds"]) if row.get("cpu_seconds") else None)
+                                float(row["cpu_seconds"]) if row.get("cpu_seconds") else None,
+                                int(row.get("repeat") or 1))
                     for row in rows]
     previous = (output_dir / "results.md").read_text().splitlines()
     machine = previous[2].removeprefix("Machine: ").rstrip(".")
@@ -552,10 +585,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--baseline-max", type=parse_size, default=1_000_000,
                         help="run the naive baseline only up to this many customers (default 1M: it is slow)")
     parser.add_argument("--no-baseline", action="store_true", help="skip the naive baseline")
+    parser.add_argument("--repeat", type=int, default=1, metavar="N",
+                        help="run the reassign, its floor and the baseline N times in turn; the table gives "
+                             "medians and ranges (default 1)")
     parser.add_argument("--output-dir", type=Path, default=PROJECT_ROOT / "benchmarks")
     parser.add_argument("--render-only", action="store_true",
                         help="rewrite results.md from the output directory's results.csv, run nothing")
     args = parser.parse_args(argv)
+    if args.repeat < 1:
+        parser.error("--repeat must be at least 1")
     if args.render_only:
         render_from_csv(args.output_dir)
         return 0
@@ -588,13 +626,16 @@ def main(argv: list[str] | None = None) -> int:
             "which move less than seconds with the host's speed; cores busy = CPU / seconds. "
             "Baseline = pandas read_sql of source.customers, features in pandas, the active model, "
             "DataFrame.to_sql of the results; run "
-            + (f"only up to {args.baseline_max:,} customers." if not args.no_baseline else "not run (--no-baseline)."))
+            + (f"only up to {args.baseline_max:,} customers." if not args.no_baseline else "not run (--no-baseline).")
+            + (f" Runs: the reassign, its floor and the baseline ran {args.repeat} times in turn (after one retrain); "
+               "the table gives each ratio's median over the runs (each run against its own floor and the "
+               "baseline timed after it), with the range in brackets." if args.repeat > 1 else ""))
     with database(settings) as engine:
         upgrade_schema(engine)
         machine = machine_description(engine)
         cpu = CpuClock(engine)
         for size in sizes:
-            measurements += benchmark_size(engine, settings, size, sampler, cpu, size in baseline_sizes)
+            measurements += benchmark_size(engine, settings, size, sampler, cpu, size in baseline_sizes, args.repeat)
             write_results(measurements, args.output_dir, machine, note)  # after each size: partial results survive
     sampler.stop()
     log(f"process peak RSS (ru_maxrss) {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:,.0f} MB; "
