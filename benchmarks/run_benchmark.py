@@ -464,23 +464,19 @@ def benchmark_size(engine, settings, size: int, sampler: RssSampler, cpu: CpuClo
         meters += [run, floor]
         run_total, floor_total = run.total(), floor.total()
         run_total.ratio_to_floor = run_total.seconds / floor_total.seconds
-        totals = [run_total, floor_total]
+        run.stages.append(run_total)
+        floor.stages.append(floor_total)
         if mode == "reassign" and baseline:
             naive = Meter(size, "baseline", sampler, cpu, repeat)
             run_naive_baseline(engine, naive)
             meters.append(naive)
             naive_total = naive.total()
             naive_total.ratio_to_floor = naive_total.seconds / floor_total.seconds
+            naive.stages.append(naive_total)
             run_total.baseline_over_run = naive_total.seconds / run_total.seconds
-            totals.append(naive_total)
-        for meter, total in zip(meters[-len(totals):], totals, strict=True):
-            meter.stages.append(total)
-    if baseline and repeats:
-        # The retrain against the first baseline (there is one retrain).
-        first_baseline = next(m for meter in meters if meter.scenario == "baseline" for m in meter.stages
-                              if m.stage == "total")
-        retrain_total = next(m for m in meters[0].stages if m.stage == "total")
-        retrain_total.baseline_over_run = first_baseline.seconds / retrain_total.seconds
+            if repeat == 1:  # the one retrain against the first baseline
+                retrain_total = meters[0].stages[-1]
+                retrain_total.baseline_over_run = naive_total.seconds / retrain_total.seconds
     return list(setup.stages) + [m for meter in meters for m in meter.stages]
 
 
