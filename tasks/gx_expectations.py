@@ -1,18 +1,18 @@
 """Great Expectations expectations of our own, for one column or columns that share a rule:
-`expect_column_list_values_to_be_between`, `expect_column_list_values_to_be_in_set` and
-`expect_column_list_values_to_not_be_null`.
+`expect_column_list_values_to_be_between`, `expect_column_list_values_to_be_in_set`,
+`expect_column_list_values_to_not_be_null` and `expect_column_list_values_to_be_unique`.
 
 Each counts the rows where some listed column breaks the rule (a value out of range or out of the set,
-nulls ignored, as expect_column_values_to_be_between and _to_be_in_set do for one column; or a null). The
-count is one aggregate that GX bundles into the suite's query with the table's row count: one scan for
-the whole suite. GX's column expectations count in a later round of its metrics (each count depends on
-its condition), so a suite that has any costs a second scan, and a detail pass a second one too. At ten
+nulls ignored, as expect_column_values_to_be_between and _to_be_in_set do for one column; a null; or a
+repeat of an earlier row's values). The count is one aggregate that GX bundles into the suite's query
+with the table's row count: one scan for the whole suite. GX's column expectations count in a later round
+of its metrics (each count depends on its condition), so a suite that has any costs a second scan. At ten
 million customers, the row-level suite's aggregate query took 15.3 s on one core with an expectation per
-column, 9.8 s with lists. With every row-level expectation one of these, each pass reads the extract once
-instead of twice: at ten million customers the screening's queries went from 5.7 s to 4.3-5.1 s and the
-detail pass's from 1.5 s to 0.7-0.9 s. The detail pass (result_format SUMMARY) adds a sample of the rows
-that break the rule, each with the values that break it (for one column, the values, as GX's column
-expectations list them).
+column, 9.8 s with lists; with every row-level expectation one of these, the screening's queries went
+from 5.7 s to 4.3-5.1 s. With result_format SUMMARY the rule's expectations add a sample of the rows that
+break it, each with the values that break it (for one column, the values, as GX's column expectations
+list them), looked for only where the count found some: a suite of these runs in one pass, its samples
+included (tasks.validate.run_suite).
 
 Importing this module registers the expectations and their metrics with GX (tasks.validate imports it
 with GX).
@@ -41,6 +41,7 @@ from great_expectations.render.renderer.renderer import renderer
 from great_expectations.validator.metric_configuration import MetricConfiguration
 
 ROWS_BREAKING = "column_list.rows_breaking.count"
+ROWS_REPEATING = "column_list.rows_repeating.count"
 ROWS_BREAKING_SAMPLE = "column_list.rows_breaking.sample"
 RULE_KEYS = ("column_list", "min_value", "max_value", "value_set", "nulls_break")
 # An integer stays one (a numeric column compares exactly); a date compares with a date column; a suite
@@ -90,15 +91,51 @@ class ColumnListRowsBreaking(TableMetricProvider):
         return gx_sa.func.count().filter(_breaking(metric_value_kwargs)), metric_domain_kwargs, {}
 
 
+class ColumnListRowsRepeating(TableMetricProvider):
+    """How many rows repeat an earlier row's values of the listed columns (rows with a null among them are
+    not checked): one aggregate, bundled (its count(DISTINCT) sorts the values, or reads them in order from
+    an index)."""
+
+    metric_name = ROWS_REPEATING
+    value_keys = ("column_list",)
+
+    @metric_partial(engine=SqlAlchemyExecutionEngine, partial_fn_type=MetricPartialFunctionTypes.AGGREGATE_FN,
+                    domain_type=MetricDomainTypes.TABLE)
+    def _sqlalchemy(cls, execution_engine: SqlAlchemyExecutionEngine, metric_domain_kwargs: dict,
+                    metric_value_kwargs: dict, metrics: dict[str, Any], runtime_configuration: dict) -> tuple:
+        columns = [gx_sa.column(name) for name in metric_value_kwargs["column_list"]]
+        complete = gx_sa.and_(*[column.isnot(None) for column in columns])
+        values = columns[0] if len(columns) == 1 else gx_sa.tuple_(*columns)
+        repeating = (gx_sa.func.count().filter(complete)
+                     - gx_sa.func.count(gx_sa.distinct(values)).filter(complete))
+        return repeating, metric_domain_kwargs, {}
+
+
 class ColumnListRowsBreakingSample(TableMetricProvider):
-    """A few rows that break the rule: for each, the listed columns that break it and their values."""
+    """A few rows that break the rule: for each, the listed columns that break it and their values. None
+    where the count (which GX computes first, in the suite's one query) found none: looking for them would
+    read the whole table."""
 
     metric_name = ROWS_BREAKING_SAMPLE
     value_keys = (*RULE_KEYS, "sample_size")
 
+    @classmethod
+    def _get_evaluation_dependencies(cls, metric: MetricConfiguration, configuration: Any = None,
+                                     execution_engine: Any = None, runtime_configuration: dict | None = None) -> dict:
+        dependencies = super()._get_evaluation_dependencies(
+            metric=metric, configuration=configuration, execution_engine=execution_engine,
+            runtime_configuration=runtime_configuration)
+        # The same configuration as the expectation's count: GX computes it once.
+        dependencies[ROWS_BREAKING] = MetricConfiguration(
+            metric_name=ROWS_BREAKING, metric_domain_kwargs=metric.metric_domain_kwargs,
+            metric_value_kwargs={key: metric.metric_value_kwargs[key] for key in RULE_KEYS})
+        return dependencies
+
     @metric_value(engine=SqlAlchemyExecutionEngine)
     def _sqlalchemy(cls, execution_engine: SqlAlchemyExecutionEngine, metric_domain_kwargs: dict,
                     metric_value_kwargs: dict, metrics: dict[str, Any], runtime_configuration: dict) -> list:
+        if not metrics[ROWS_BREAKING]:
+            return []
         rule = metric_value_kwargs
         names = rule["column_list"]
         selectable, _, _ = execution_engine.get_compute_domain(metric_domain_kwargs, MetricDomainTypes.TABLE)
@@ -117,6 +154,8 @@ class ColumnListExpectation(BatchExpectation):
     column_list: list[pydantic.StrictStr] = pydantic.Field(min_items=1)
 
     metric_dependencies = ("table.row_count",)
+    # The count of the rows that break the rule; only ROWS_BREAKING has a sample of them.
+    count_metric: ClassVar[str] = ROWS_BREAKING
     domain_keys: ClassVar[tuple[str, ...]] = ("batch_id", "row_condition", "condition_parser")
     success_keys: ClassVar[tuple[str, ...]] = ("column_list",)
     args_keys: ClassVar[tuple[str, ...]] = ("column_list",)
@@ -133,11 +172,11 @@ class ColumnListExpectation(BatchExpectation):
     def get_validation_dependencies(self, execution_engine: Any = None, runtime_configuration: dict | None = None):
         dependencies = super().get_validation_dependencies(execution_engine=execution_engine,
                                                            runtime_configuration=runtime_configuration)
-        domain = get_metric_kwargs(metric_name=ROWS_BREAKING, configuration=self.configuration,
+        domain = get_metric_kwargs(metric_name=self.count_metric, configuration=self.configuration,
                                    runtime_configuration=runtime_configuration)["metric_domain_kwargs"]
-        dependencies.set_metric_configuration(ROWS_BREAKING, MetricConfiguration(
-            metric_name=ROWS_BREAKING, metric_domain_kwargs=domain, metric_value_kwargs=self.rule()))
-        if dependencies.result_format.get("result_format") != "BOOLEAN_ONLY":
+        dependencies.set_metric_configuration(self.count_metric, MetricConfiguration(
+            metric_name=self.count_metric, metric_domain_kwargs=domain, metric_value_kwargs=self.rule()))
+        if self.count_metric == ROWS_BREAKING and dependencies.result_format.get("result_format") != "BOOLEAN_ONLY":
             sample_size = dependencies.result_format.get("partial_unexpected_count", 20)
             dependencies.set_metric_configuration(ROWS_BREAKING_SAMPLE, MetricConfiguration(
                 metric_name=ROWS_BREAKING_SAMPLE, metric_domain_kwargs=domain,
@@ -146,7 +185,7 @@ class ColumnListExpectation(BatchExpectation):
 
     def _validate(self, metrics: dict, runtime_configuration: dict | None = None,
                   execution_engine: Any = None) -> dict:
-        unexpected = int(metrics[ROWS_BREAKING])
+        unexpected = int(metrics[self.count_metric])
         rows = int(metrics["table.row_count"])
         result: dict[str, Any] = {"observed_value": unexpected, "element_count": rows,
                                   "unexpected_count": unexpected,
@@ -223,3 +262,20 @@ class ExpectColumnListValuesToNotBeNull(ColumnListExpectation):
     @classmethod
     def rule_text(cls, kwargs: dict) -> str:
         return "never be null"
+
+
+class ExpectColumnListValuesToBeUnique(ColumnListExpectation):
+    """Expect no row to repeat another's values of the listed columns (rows with a null among them are not
+    checked), as expect_column_values_to_be_unique does for one column, but counted in the suite's one query.
+    The unexpected rows are the repeats beyond each value's first row; no sample lists them (a suite names
+    expect_column_values_to_be_unique in meta.explained_by for the repeated values)."""
+
+    count_metric: ClassVar[str] = ROWS_REPEATING
+
+    def rule(self) -> dict[str, Any]:
+        return {"column_list": self.column_list}
+
+    @classmethod
+    def rule_text(cls, kwargs: dict) -> str:
+        together = " together" if len(kwargs["column_list"]) > 1 else ""
+        return f"be unique{together} (rows with a null are not checked)"

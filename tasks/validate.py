@@ -255,11 +255,13 @@ def run_suite(engine: Engine, *, suite_name: str, schema: str, table: str, param
               docs: DataDocs | None, rename: dict[str, str] | None = None) -> list[ExpectationOutcome]:
     """Run one suite against a table in the database; results in canonical column names.
 
-    Two passes, because GX fetches failing-value samples with one query per expectation (a full scan
-    for each expectation that holds): a screening pass with result_format BOOLEAN_ONLY, whose counts GX
-    bundles into one aggregate query per table, then a SUMMARY pass over the expectations that failed
-    only (or the ones their meta.explained_by names), for their counts and samples. Data Docs show both:
-    every expectation, then the failures' detail.
+    GX bundles the suite's counts into one aggregate query per table, but fetches failing-value samples
+    with one query per expectation, which for GX's map expectations is a full scan for each that holds.
+    A suite without them is run once, with result_format SUMMARY: our list expectations ask for samples only
+    where their count found rows (tasks/gx_expectations.py). A suite with them is screened with
+    BOOLEAN_ONLY first. Either way a second, SUMMARY pass runs over the expectations that failed without
+    their detail (or the ones their meta.explained_by names), for their counts and samples. Data Docs show
+    every expectation, and then the failures' detail where it took a second pass.
     """
     rename = rename or {}
     document = load_suite_document(suite_name)
@@ -296,16 +298,34 @@ def run_suite(engine: Engine, *, suite_name: str, schema: str, table: str, param
         return {_expectation_key(item.expectation_config.type, item.expectation_config.kwargs, canonical): item
                 for item in results}
 
-    screened = by_expectation(run_checkpoint(suite_name, specs, {"result_format": "BOOLEAN_ONLY"}))
-    failing = [spec for spec in specs if not screened[_spec_key(spec)].success]
+    summary = {"result_format": "SUMMARY", "partial_unexpected_count": SAMPLE_SIZE}
+    summarised = not any(_samples_by_scanning(spec) for spec in specs)
+    screened = by_expectation(run_checkpoint(suite_name, specs,
+                                             summary if summarised else {"result_format": "BOOLEAN_ONLY"}))
+    failing = [spec for spec in specs if not screened[_spec_key(spec)].success
+               and (not summarised or _explanation(spec) is not spec)]
     detailed = by_expectation(run_checkpoint(
         f"{suite_name}.failures", [_explanation(spec) for spec in failing],
-        {"result_format": "SUMMARY", "partial_unexpected_count": SAMPLE_SIZE})) if failing else {}
+        summary)) if failing else {}
     if docs is not None:
         docs.build(context, built_resources)  # once for both passes
     return [_outcome(detailed.get(_spec_key(_explanation(spec)), screened[_spec_key(spec)]), spec, suite_name,
                      severity, canonical)
             for spec in specs]
+
+
+def _samples_by_scanning(spec: dict) -> bool:
+    """Whether GX looks for `spec`'s failing values (result_format SUMMARY) even where none fail: its map
+    expectations do."""
+    from great_expectations.expectations.expectation import (  # noqa: PLC0415 (GX is imported by now)
+        ColumnMapExpectation,
+        ColumnPairMapExpectation,
+        MulticolumnMapExpectation,
+    )
+    from great_expectations.expectations.registry import get_expectation_impl  # noqa: PLC0415
+
+    return issubclass(get_expectation_impl(spec["type"]),
+                      (ColumnMapExpectation, ColumnPairMapExpectation, MulticolumnMapExpectation))
 
 
 def _explanation(spec: dict) -> dict:

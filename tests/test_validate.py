@@ -106,8 +106,14 @@ def test_quarantine_checks_only_failing_reasons_and_finds_what_every_check_finds
     customers, with the same reasons, as a pass that evaluates every check."""
     engine, run_id = sample_extract
     with engine.begin() as connection:
-        connection.exec_driver_sql("UPDATE segmentation_work.customers_extract SET enrolled_on = NULL WHERE customer_id = "
-                                   "(SELECT min(customer_id) FROM segmentation_work.customers_extract)")
+        first_ids = connection.execute(sa.text(
+            "SELECT customer_id FROM segmentation_work.customers_extract WHERE income IS NOT NULL "
+            "AND birth_year > 1940 ORDER BY customer_id LIMIT 3")).scalars().all()
+        for column, value, customer_id in (("enrolled_on", None, first_ids[0]),
+                                           ("enrolled_on", AS_OF + timedelta(days=1), first_ids[1]),
+                                           ("birth_year", None, first_ids[2])):
+            connection.execute(sa.text(f"UPDATE segmentation_work.customers_extract SET {column} = :value "
+                                       "WHERE customer_id = :id"), {"value": value, "id": customer_id})
     report = validate_rows(engine, run_id=run_id, recipe=load_recipe("default"), config=LENIENT, as_of=AS_OF,
                            docs=None)
     assert {o.reason for o in report.failures} == {"missing_income", "implausible_birth_year",
@@ -121,7 +127,10 @@ def test_quarantine_checks_only_failing_reasons_and_finds_what_every_check_finds
                 "SELECT customer_id, reasons FROM segmentation.quarantined_customers WHERE run_id = :r"),
                 {"r": run}).all())
 
-    assert quarantined(run_id) == quarantined(every_check) and len(quarantined(run_id)) == 28
+    assert quarantined(run_id) == quarantined(every_check) and len(quarantined(run_id)) == 30
+    assert {customer_id: quarantined(run_id)[customer_id] for customer_id in first_ids} == {
+        first_ids[0]: ["enrolment_out_of_range"], first_ids[1]: ["enrolment_out_of_range"],
+        first_ids[2]: ["implausible_birth_year"]}
 
 
 def test_sample_passes_except_its_documented_quirks(sample_extract):
@@ -341,11 +350,14 @@ def test_the_data_docs_index_lists_every_suite_of_every_run(sample_extract, tmp_
     index = (docs_dir / "index.html").read_text()
     linked = {suite: set(re.findall(rf"validations/{suite}/__none__/([0-9TZ.]+)/", index))
               for suite in ("source_contract", "source_rows", "source_rows/failures")}
-    # Both contract runs; the row-level suite's screening and, as the sample breaks some of it, its failures.
-    assert [len(linked[suite]) for suite in linked] == [2, 1, 1]
+    # Both contract runs, and the row-level suite's one run: its expectations are all ours, which list the
+    # failing values in the same pass (no second pass for the failures).
+    assert [len(linked[suite]) for suite in linked] == [2, 1, 0]
     for suite, runs in linked.items():
         for run in runs:
             assert list((docs_dir / "validations" / suite / "__none__" / run).glob("*.html")), (suite, run)
+    (row_level_page,) = (docs_dir / "validations" / "source_rows" / "__none__").glob("*/*.html")
+    assert "1893" in row_level_page.read_text()  # a birth year that breaks its expectation
 
 
 def test_the_data_docs_keep_each_suites_newest_validations(sample_extract, tmp_path):
