@@ -5,7 +5,7 @@
 -- quarantine of the duplicates (sql/validation/quarantine_duplicates.sql) reads it once the row checks
 -- have been applied.
 CREATE TEMPORARY TABLE duplicate_groups ON COMMIT DROP AS
-SELECT customer_id, to_jsonb(e) AS record,
+SELECT customer_id, row_to_json(e) AS record,
        min(customer_id) OVER w AS first_id,
        count(*) OVER w AS group_size
 FROM segmentation_work.customers_extract AS e

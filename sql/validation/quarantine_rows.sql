@@ -52,6 +52,6 @@ reasons AS (
            OR negative_amount OR enrolment_out_of_range OR flag_not_0_or_1) IS TRUE
 )
 INSERT INTO segmentation.quarantined_customers (run_id, customer_id, reasons, record)
-SELECT %(run_id)s, customer_id, reasons, to_jsonb(record)
+SELECT %(run_id)s, customer_id, reasons, row_to_json(record)
 FROM reasons
 ON CONFLICT (run_id, customer_id) DO NOTHING;
