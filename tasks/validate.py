@@ -330,7 +330,7 @@ def _samples_by_scanning(spec: dict) -> bool:
 
 def _explanation(spec: dict) -> dict:
     """The expectation whose detail explains `spec`'s failure: itself, or the one its meta.explained_by names (a
-    cheaper screening expectation, e.g. a proportion of unique values, names the one that lists the values)."""
+    cheaper screening expectation, e.g. a count of the repeated ids, names the one that lists them)."""
     return spec.get("meta", {}).get("explained_by", spec)
 
 

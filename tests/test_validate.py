@@ -25,6 +25,7 @@ from tasks.validate import (
     _suite_with_columns,
     quarantine_rows,
     raise_on_contract_failures,
+    run_suite,
     store_outcomes,
     validate_features,
     validate_rows,
@@ -221,6 +222,27 @@ def test_each_contract_expectation_fires(platform_table, breakage, expected):
     outcomes = validate_source_contract(engine, mapping, ValidationConfig(), docs=None)
     with pytest.raises(ValidationFailedError, match=expected[0]):
         raise_on_contract_failures(outcomes, "crm.customer_360")
+
+
+def test_list_uniqueness_counts_each_repeat_once_and_skips_rows_with_a_null(clean_db, tmp_path, monkeypatch):
+    """expect_column_list_values_to_be_unique counts the rows that repeat an earlier row's values, in the
+    suite's one query: for a pair of columns, the pair's values (a row with a null in either is not checked)."""
+    with clean_db.begin() as connection:
+        connection.exec_driver_sql("CREATE SCHEMA IF NOT EXISTS scratch")
+        connection.exec_driver_sql("DROP TABLE IF EXISTS scratch.pairs")
+        connection.exec_driver_sql("CREATE TABLE scratch.pairs AS SELECT * FROM (VALUES (1, 1), (1, 1), (1, 2), "
+                                   "(2, NULL), (2, NULL), (3, 3), (3, 3), (3, 3)) AS v (a, b)")
+    (tmp_path / "pairs.json").write_text(json.dumps({"name": "pairs", "meta": {"severity": "contract"}, "expectations": [
+        {"type": "expect_column_list_values_to_be_unique", "kwargs": {"column_list": ["a", "b"]}},
+        {"type": "expect_column_list_values_to_be_unique", "kwargs": {"column_list": ["b"]}}]}))
+    monkeypatch.setattr("tasks.validate.EXPECTATIONS_DIR", tmp_path)
+    try:
+        outcomes = run_suite(clean_db, suite_name="pairs", schema="scratch", table="pairs", parameters={}, docs=None)
+    finally:
+        with clean_db.begin() as connection:
+            connection.exec_driver_sql("DROP SCHEMA scratch CASCADE")
+    # (1, 1) twice and (3, 3) three times: 1 + 2 repeats; b alone: 1, 1, 2, 3, 3, 3 (nulls skipped): 3.
+    assert [(o.column, o.success, o.unexpected_count) for o in outcomes] == [("a, b", False, 3), ("b", False, 3)]
 
 
 def test_extract_names_a_source_column_it_cannot_convert(platform_table):
