@@ -154,8 +154,10 @@ class ColumnListExpectation(BatchExpectation):
     column_list: list[pydantic.StrictStr] = pydantic.Field(min_items=1)
 
     metric_dependencies = ("table.row_count",)
-    # The count of the rows that break the rule; only ROWS_BREAKING has a sample of them.
+    # The count of the rows that break the rule, and the sample of them that result_format SUMMARY adds
+    # (None: no sample).
     count_metric: ClassVar[str] = ROWS_BREAKING
+    sample_metric: ClassVar[str | None] = ROWS_BREAKING_SAMPLE
     domain_keys: ClassVar[tuple[str, ...]] = ("batch_id", "row_condition", "condition_parser")
     success_keys: ClassVar[tuple[str, ...]] = ("column_list",)
     args_keys: ClassVar[tuple[str, ...]] = ("column_list",)
@@ -176,10 +178,10 @@ class ColumnListExpectation(BatchExpectation):
                                    runtime_configuration=runtime_configuration)["metric_domain_kwargs"]
         dependencies.set_metric_configuration(self.count_metric, MetricConfiguration(
             metric_name=self.count_metric, metric_domain_kwargs=domain, metric_value_kwargs=self.rule()))
-        if self.count_metric == ROWS_BREAKING and dependencies.result_format.get("result_format") != "BOOLEAN_ONLY":
+        if self.sample_metric is not None and dependencies.result_format.get("result_format") != "BOOLEAN_ONLY":
             sample_size = dependencies.result_format.get("partial_unexpected_count", 20)
-            dependencies.set_metric_configuration(ROWS_BREAKING_SAMPLE, MetricConfiguration(
-                metric_name=ROWS_BREAKING_SAMPLE, metric_domain_kwargs=domain,
+            dependencies.set_metric_configuration(self.sample_metric, MetricConfiguration(
+                metric_name=self.sample_metric, metric_domain_kwargs=domain,
                 metric_value_kwargs={**self.rule(), "sample_size": sample_size}))
         return dependencies
 
@@ -190,8 +192,8 @@ class ColumnListExpectation(BatchExpectation):
         result: dict[str, Any] = {"observed_value": unexpected, "element_count": rows,
                                   "unexpected_count": unexpected,
                                   "unexpected_percent": 100.0 * unexpected / rows if rows else None}
-        if ROWS_BREAKING_SAMPLE in metrics:
-            result["partial_unexpected_list"] = metrics[ROWS_BREAKING_SAMPLE]
+        if self.sample_metric in metrics:
+            result["partial_unexpected_list"] = metrics[self.sample_metric]
         return {"success": unexpected == 0, "result": result}
 
     @classmethod
@@ -271,6 +273,7 @@ class ExpectColumnListValuesToBeUnique(ColumnListExpectation):
     expect_column_values_to_be_unique in meta.explained_by for the repeated values)."""
 
     count_metric: ClassVar[str] = ROWS_REPEATING
+    sample_metric: ClassVar[str | None] = None
 
     def rule(self) -> dict[str, Any]:
         return {"column_list": self.column_list}
