@@ -102,6 +102,9 @@ def test_benchmark_runs_at_a_tiny_size_and_writes_its_tables(clean_db, tmp_path)
     cells = summary.split(" | ")
     middle, low, high = map(float, re.fullmatch(r"([\d.]+)x \(([\d.]+)x-([\d.]+)x\)", cells[7]).groups())
     assert (middle, low, high) == pytest.approx((sum(ratios) / 2, *ratios), abs=0.11)
+    # The validation share with the suites beside other stages counted in full, then without them.
+    upper, lower = (int(re.match(r"(\d+)%", cell).group(1)) for cell in cells[9:11])
+    assert 0 < lower <= upper <= 100
     # The table can be rendered again from the CSV alone (its ratios rounded to three figures).
     benchmark.render_from_csv(tmp_path)
     rendered = next(line for line in (tmp_path / "results.md").read_text().splitlines()
