@@ -197,12 +197,17 @@ def run_prefect_cli(args: tuple[str, ...] | list[str], *, env: Mapping[str, str]
 def create_work_pool(*, env: Mapping[str, str], cwd: Path = PROJECT_ROOT) -> None:
     """The process work pool the deployments use; one flow run at a time (a second one waits its turn)."""
     run_prefect_cli(["work-pool", "create", WORK_POOL, "--type", "process", "--overwrite"], env=env, cwd=cwd)
-    # The same as `prefect work-pool set-concurrency-limit`, without starting the CLI a second time.
-    response = httpx.patch(f"{env['PREFECT_API_URL']}/work_pools/{WORK_POOL}", json={"concurrency_limit": 1},
-                           timeout=30)
-    if response.status_code >= 300:
+    # The same as `prefect work-pool set-concurrency-limit`, without starting the CLI a second time. Prefect's
+    # client, not a bare request: it retries the 503 the server answers while its SQLite database is locked.
+    from prefect.client.orchestration import SyncPrefectClient  # noqa: PLC0415
+    from prefect.client.schemas.actions import WorkPoolUpdate  # noqa: PLC0415
+
+    try:
+        with SyncPrefectClient(env["PREFECT_API_URL"]) as client:
+            client.update_work_pool(WORK_POOL, WorkPoolUpdate(concurrency_limit=1))
+    except httpx.HTTPStatusError as error:
         raise OrchestrationError(f"could not limit the work pool {WORK_POOL} to one run at a time: "
-                                 f"{response.status_code} {response.text[:500]}")
+                                 f"{error.response.status_code} {error.response.text[:500]}") from error
 
 
 def deploy_all(*, env: Mapping[str, str], project_dir: Path = PROJECT_ROOT) -> str:
