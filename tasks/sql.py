@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import cache, partial
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -221,36 +222,58 @@ def read_arrays(engine: Engine, query: str, count_query: str | None, columns: di
     column to its numpy kind ("f8", "i8", "i4", "i2"). Values must not be NULL (select coalesce(x, 'NaN')
     for floats). It opens its own connection: only committed rows are visible.
     """
-    import adbc_driver_postgresql.dbapi as adbc  # noqa: PLC0415 (pyarrow is a heavy import)
-
     started, filled = time.perf_counter(), 0
-    with adbc.connect(libpq_uri(engine.url)) as connection, connection.cursor() as cursor:
+    with _adbc_cursor(engine) as cursor:
         rows = None
         if count_query is not None:
             cursor.execute(count_query)
             rows = int(cursor.fetchone()[0])
         batches: dict[str, list[np.ndarray]] = {name: [] for name in columns}  # uncounted: joined at the end
         arrays = {name: np.empty(rows, dtype=kind) for name, kind in columns.items()} if rows is not None else {}
-        cursor.execute(query)
-        for batch in cursor.fetch_record_batch():
-            if rows is not None and filled + batch.num_rows > rows:
+        for batch in _array_batches(cursor, query, columns):
+            size = len(next(iter(batch.values()), ()))
+            if rows is not None and filled + size > rows:
                 raise ValueError(f"the query returned more than the {rows} rows counted")
-            for position, name in enumerate(columns):
-                values = batch.column(position)
-                if values.null_count:
-                    raise ValueError(f"column {name} has NULL values; select coalesce({name}, ...) instead")
+            for name, values in batch.items():
                 if rows is None:
-                    batches[name].append(values.to_numpy(zero_copy_only=False).astype(columns[name], copy=False))
+                    batches[name].append(values)
                 else:
-                    arrays[name][filled:filled + batch.num_rows] = values.to_numpy(zero_copy_only=False)
-            filled += batch.num_rows
-            if progress and batch.num_rows:
+                    arrays[name][filled:filled + size] = values
+            filled += size
+            if progress and size:
                 progress(filled, time.perf_counter() - started)
     if rows is None:
         return {name: np.concatenate([np.empty(0, dtype=columns[name]), *parts]) for name, parts in batches.items()}
     if filled != rows:
         raise ValueError(f"the query returned {filled} rows, {rows} were counted")
     return arrays
+
+
+def stream_arrays(engine: Engine, query: str, columns: dict[str, str]) -> Iterator[dict[str, np.ndarray]]:
+    """Run `query` and yield its rows a batch at a time, one numpy array per selected column (as read_arrays,
+    without holding more than one batch)."""
+    with _adbc_cursor(engine) as cursor:
+        yield from _array_batches(cursor, query, columns)
+
+
+@contextmanager
+def _adbc_cursor(engine: Engine) -> Iterator[Any]:
+    import adbc_driver_postgresql.dbapi as adbc  # noqa: PLC0415 (pyarrow is a heavy import)
+
+    with adbc.connect(libpq_uri(engine.url)) as connection, connection.cursor() as cursor:
+        yield cursor
+
+
+def _array_batches(cursor: Any, query: str, columns: dict[str, str]) -> Iterator[dict[str, np.ndarray]]:
+    cursor.execute(query)
+    for batch in cursor.fetch_record_batch():
+        arrays = {}
+        for position, (name, kind) in enumerate(columns.items()):
+            values = batch.column(position)
+            if values.null_count:
+                raise ValueError(f"column {name} has NULL values; select coalesce({name}, ...) instead")
+            arrays[name] = values.to_numpy(zero_copy_only=False).astype(kind, copy=False)
+        yield arrays
 
 
 def copy_in_arrays(connection: sa.Connection, table: str, arrays: dict[str, np.ndarray],

@@ -28,12 +28,13 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from tasks.database import PARALLEL_PARTS, BackgroundJobs, concurrently
+from tasks.duplicates import candidate_duplicate_ids
 from tasks.errors import ConfigurationError, ValidationFailedError
 from tasks.extract import EXTRACT_TABLE, SourceMapping
 from tasks.recipes import Recipe
 from tasks.runs import last_successful_run
 from tasks.settings import PROJECT_ROOT
-from tasks.sql import analyze_for_planning, execute_by_page_ranges, read_sql
+from tasks.sql import analyze_for_planning, driver_connection, execute_by_page_ranges, read_sql
 
 
 EXPECTATIONS_DIR = PROJECT_ROOT / "expectations"
@@ -474,8 +475,8 @@ def quarantine_rows(engine: Engine, *, run_id: int, recipe: Recipe, config: Vali
 
     with engine.begin() as connection:
         def find_repeated_records() -> None:
-            connection.exec_driver_sql(read_sql("validation/repeated_records.sql"))
-            connection.exec_driver_sql(read_sql("validation/duplicate_groups.sql"))
+            driver_connection(connection).execute(read_sql("validation/duplicate_groups.sql"), {
+                "candidate_ids": candidate_duplicate_ids(engine).tolist()}, prepare=False)
 
         outcomes, _ = concurrently(suite_then_row_checks, find_repeated_records)
         duplicates = int(connection.exec_driver_sql(read_sql("validation/quarantine_duplicates.sql"), {

@@ -10,11 +10,14 @@ import jinja2
 import pytest
 import sqlalchemy as sa
 
+from tasks import duplicates
+from tasks.duplicates import candidate_duplicate_ids
 from tasks.errors import ConfigurationError, ValidationFailedError
 from tasks.extract import SourceMapping, extract_customers
 from tasks.load import load_customers_file
 from tasks.recipes import load_recipe
 from tasks.runs import finish_run, start_run, update_run
+from tasks.sql import read_sql
 from tasks.validate import (
     EXPECTATIONS_DIR,
     SAMPLE_SIZE,
@@ -167,6 +170,25 @@ def test_duplicate_policy(sample_extract, policy, quarantined):
         assert report.quarantined == groups and groups > 183
     else:
         assert report.quarantined == quarantined
+
+
+def test_repeated_record_candidates_are_the_same_however_many_files_hold_the_hashes(sample_extract, monkeypatch):
+    engine, _ = sample_extract
+    pairs = read_sql("validation/record_hashes.sql")
+    with engine.connect() as connection:  # what the candidates must be: customers sharing a hash, by SQL
+        expected = connection.exec_driver_sql(
+            f"SELECT customer_id FROM ({pairs}) AS p WHERE record_hash IN "
+            f"(SELECT record_hash FROM ({pairs}) AS q GROUP BY record_hash HAVING count(*) > 1)").scalars().all()
+    in_one_file = candidate_duplicate_ids(engine)
+    monkeypatch.setattr(duplicates, "PAIRS_PER_FILE", 100)  # the sample's 2,240 customers over 32 files
+    files_sorted = []
+    sharing_a_hash = duplicates._sharing_a_hash
+    monkeypatch.setattr(duplicates, "_sharing_a_hash",
+                        lambda pairs: files_sorted.append(len(pairs)) or sharing_a_hash(pairs))
+    spread = candidate_duplicate_ids(engine)
+    assert len(files_sorted) == 32 and sum(files_sorted) == 2240 and max(files_sorted) < 2240 / 8
+    assert len(expected) >= 183 * 2  # at least every duplicate and the customer it repeats
+    assert sorted(in_one_file) == sorted(spread) == sorted(expected)
 
 
 def test_quarantine_share_above_threshold_fails_the_run(sample_extract):
