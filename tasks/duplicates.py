@@ -16,11 +16,10 @@ from contextlib import ExitStack
 from pathlib import Path
 
 import numpy as np
-import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from tasks.extract import EXTRACT_TABLE
-from tasks.sql import read_sql, stream_arrays
+from tasks.sql import estimated_rows, read_sql, stream_arrays
 
 HASHED_PAIR = np.dtype([("record_hash", "<i8"), ("customer_id", "<i8")])
 PAIRS_PER_FILE = 1_000_000  # 16 MB of pairs, sorted at once
@@ -32,9 +31,7 @@ def candidate_duplicate_ids(engine: Engine) -> np.ndarray:
     The extract's estimated row count (from its statistics) sets how many files the pairs are spread over: a
     wrong estimate costs memory, not correctness."""
     with engine.connect() as connection:
-        expected_customers = int(connection.scalar(sa.text(
-            "SELECT greatest(reltuples, 0) FROM pg_class WHERE oid = CAST(:table AS regclass)"),
-            {"table": EXTRACT_TABLE}) or 0)
+        expected_customers = estimated_rows(connection, EXTRACT_TABLE)
     top_bits = max(0, math.ceil(math.log2(max(expected_customers, 1) / PAIRS_PER_FILE)))
     with tempfile.TemporaryDirectory(prefix="segments-record-hashes-") as scratch:
         paths = [Path(scratch) / f"{number}.pairs" for number in range(1 << top_bits)]

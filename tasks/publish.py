@@ -28,6 +28,7 @@ from tasks.segments import SPEND_WINDOW_YEARS
 from tasks.sql import (
     WORK_SCHEMA,
     analyze_for_planning,
+    estimated_rows,
     indexes_built_afterwards,
     quote_identifier,
     read_sql,
@@ -110,10 +111,7 @@ def _id_ranges(connection: sa.Connection, parts: int) -> list[tuple[int | None, 
     the features' ids (whole pages: cheap at any size). Equal cuts merge, so there may be fewer."""
     if parts <= 1:
         return [(None, None)]
-    estimated = connection.scalar(sa.text(  # the features' rows are in the tables that inherit it
-        "SELECT sum(greatest(reltuples, 0)) FROM pg_class WHERE oid = CAST(:table AS regclass) "
-        "OR oid IN (SELECT inhrelid FROM pg_inherits WHERE inhparent = CAST(:table AS regclass))"),
-        {"table": FEATURES_TABLE})
+    estimated = estimated_rows(connection, FEATURES_TABLE)  # its rows are in the tables that inherit it
     percent = 100.0 if not estimated or estimated <= ID_SAMPLE_ROWS else 100.0 * ID_SAMPLE_ROWS / estimated
     cuts = connection.scalar(sa.text(
         f"SELECT percentile_disc(CAST(:fractions AS float8[])) WITHIN GROUP (ORDER BY customer_id) "
