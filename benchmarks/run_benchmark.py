@@ -49,7 +49,10 @@ ALONGSIDE = " (alongside)"
 # Validation (the target: under 30% of a run's time): the validate stage plus the suites that run alongside
 # other stages, counted in full as if they did not overlap (an upper bound of the share).
 VALIDATION_STAGES = ("validate", "source-contract" + ALONGSIDE, "features-suite" + ALONGSIDE)
-PIPELINE_SCENARIOS = ("retrain", "reassign")
+# The same reassign without validation, run right after each reassign's floor: what validation costs the run
+# is the difference (its share measured, between the bounds above).
+UNVALIDATED = "reassign, not validated"
+PIPELINE_SCENARIOS = ("retrain", "reassign", UNVALIDATED)
 # The floor timed after each run, to compare the run with.
 FLOORS = {"retrain": "floor after retrain", "reassign": "floor"}
 PAGE_BYTES = os.sysconf("SC_PAGE_SIZE")
@@ -229,8 +232,12 @@ class Meter:
 
 
 # -- the pipeline, stage by stage, as flows/nightly.py runs it ---------------------------------------------
-def run_pipeline(engine, settings, meter: Meter, mode: str) -> int:
-    """One run of the nightly pipeline without Prefect; returns the customers published."""
+def run_pipeline(engine, settings, meter: Meter, mode: str, validated: bool = True) -> int:
+    """One run of the nightly pipeline without Prefect; returns the customers published.
+
+    Not `validated`: no suite runs and no customer is checked; the run sets aside the customers the last
+    run quarantined (untimed), so that it models, places and publishes the same customers as a validated
+    run would."""
     from tasks import registry
     from tasks.database import concurrently
     from tasks.extract import SourceMapping, extract_customers
@@ -263,29 +270,40 @@ def run_pipeline(engine, settings, meter: Meter, mode: str) -> int:
 
         # As in the flow: GX checks the source table's contract while the extract copies it.
         with meter.stage("extract"):
-            _, extracted = concurrently(meter.alongside("source-contract", check_source_contract), extract)
+            if validated:
+                _, extracted = concurrently(meter.alongside("source-contract", check_source_contract), extract)
+            else:
+                extracted = extract()
         retired.drop()  # as in the flow: the previous extract and published partitions, in the background
         as_of = extracted.snapshot_date
         update_run(engine, run_id, as_of=as_of, rows_extracted=extracted.rows)
-        with meter.stage("validate"):
-            report = validate_rows(engine, run_id=run_id, recipe=recipe, config=config, as_of=as_of,
-                                   docs=docs, extracted=extracted.rows)
-            store_outcomes(engine, run_id, report.outcomes)
-        update_run(engine, run_id, rows_quarantined=report.quarantined)
-        modelled = meter.size - report.quarantined
+        if validated:
+            with meter.stage("validate"):
+                report = validate_rows(engine, run_id=run_id, recipe=recipe, config=config, as_of=as_of,
+                                       docs=docs, extracted=extracted.rows)
+                store_outcomes(engine, run_id, report.outcomes)
+            quarantined = report.quarantined
+        else:
+            quarantined = quarantine_as_last_run(engine, run_id)
+        update_run(engine, run_id, rows_quarantined=quarantined)
+        modelled = meter.size - quarantined
         with meter.stage("build-features", rows=modelled):
             modelled = compute_features(engine, recipe, as_of=as_of, snapshot_date=extracted.snapshot_date,
                                         run_id=run_id)
         # As in the flow: the model's sample of the features is read while GX checks them.
         with meter.stage("read-sample", rows=min(modelled, recipe.training_sample)):
-            outcomes, features = concurrently(
-                meter.alongside("features-suite", lambda: validate_features(engine, docs)),
-                lambda: read_features(engine, model_columns(recipe), progress=throttled_progress("read features"),
-                                      sample=recipe.training_sample, seed=recipe.random_state,
-                                      modelled=modelled))
-            docs.build_index()  # as in the flow: after the run's last suite
-            store_outcomes(engine, run_id, outcomes)
-            raise_on_contract_failures(outcomes, "the computed features")
+            def read_sample():
+                return read_features(engine, model_columns(recipe), progress=throttled_progress("read features"),
+                                     sample=recipe.training_sample, seed=recipe.random_state, modelled=modelled)
+
+            if validated:
+                outcomes, features = concurrently(
+                    meter.alongside("features-suite", lambda: validate_features(engine, docs)), read_sample)
+                docs.build_index()  # as in the flow: after the run's last suite
+                store_outcomes(engine, run_id, outcomes)
+                raise_on_contract_failures(outcomes, "the computed features")
+            else:
+                features = read_sample()
         retired.drop()  # as in the flow: the previous features
         update_run(engine, run_id, rows_modelled=modelled)
         with meter.stage("train-or-reassign", rows=modelled):
@@ -316,6 +334,23 @@ def run_pipeline(engine, settings, meter: Meter, mode: str) -> int:
             summarise_run(engine, run_id)
             retired.wait()  # timed: a drop still under way when the run ends is the run's time
     return published
+
+
+def quarantine_as_last_run(engine, run_id: int) -> int:
+    """Set aside, for a run that validates nothing, the customers the last run quarantined (with what the
+    validate stage does after its checks: statistics for the features' plan); returns how many."""
+    import sqlalchemy as sa
+
+    from tasks.sql import analyze_for_planning
+
+    with engine.begin() as connection:
+        copied = connection.execute(sa.text(
+            "INSERT INTO segmentation.quarantined_customers (run_id, customer_id, reasons, record) "
+            "SELECT :run_id, customer_id, reasons, record FROM segmentation.quarantined_customers "
+            "WHERE run_id = (SELECT max(run_id) FROM segmentation.quarantined_customers WHERE run_id < :run_id)"),
+            {"run_id": run_id}).rowcount
+        analyze_for_planning(connection, "segmentation.quarantined_customers")
+    return copied
 
 
 # -- the floor: the bytes the pipeline must move, moved by COPY and nothing else ---------------------------
@@ -441,8 +476,8 @@ def vacuum_between_runs(engine) -> None:
 
 def benchmark_size(engine, settings, size: int, sampler: RssSampler, cpu: CpuClock,
                    baseline: bool, repeats: int = 1) -> list[Measurement]:
-    """Generate `size` customers, then: a retrain and its floor, and `repeats` times a reassign, its floor
-    and (with `baseline`) the naive baseline, one after another."""
+    """Generate `size` customers, then: a retrain and its floor, and `repeats` times a reassign, its floor,
+    the reassign without validation and (with `baseline`) the naive baseline, one after another."""
     from tasks.generate import generate_customers
 
     log(f"== {size:,} customers")
@@ -467,6 +502,12 @@ def benchmark_size(engine, settings, size: int, sampler: RssSampler, cpu: CpuClo
         run_total.ratio_to_floor = run_total.seconds / floor_total.seconds
         run.stages.append(run_total)
         floor.stages.append(floor_total)
+        if mode == "reassign":
+            vacuum_between_runs(engine)
+            unvalidated = Meter(size, UNVALIDATED, sampler, cpu, repeat)
+            run_pipeline(engine, settings, unvalidated, mode, validated=False)
+            unvalidated.stages.append(unvalidated.total())
+            meters.append(unvalidated)
         if mode == "reassign" and baseline:
             naive = Meter(size, "baseline", sampler, cpu, repeat)
             run_naive_baseline(engine, naive)
@@ -533,12 +574,17 @@ def results_markdown(measurements: list[Measurement], machine: str, note: str) -
         return sum(m.seconds for m in measurements if m.size == size and m.scenario == run.scenario
                    and m.repeat == run.repeat and m.stage in stages) / run.seconds
 
+    def measured_share(size: int, run: Measurement) -> float | None:
+        """What the run took beyond the same run without validation (timed after it), over what it took."""
+        unvalidated = [m for m in totals(size, UNVALIDATED) if m.repeat == run.repeat]
+        return (run.seconds - unvalidated[0].seconds) / run.seconds if unvalidated else None
+
     lines = [f"# Benchmark results ({datetime.now():%Y-%m-%d %H:%M})", "", f"Machine: {machine}.", "", note, "",
              "| customers | runs | floor after retrain / reassign (s) | retrain (s) | reassign (s) | baseline (s) | "
-             "retrain / floor | reassign / floor | baseline / reassign | validation share (reassign) | "
-             "validate stage alone (reassign) | reassign CPU (s) / cores busy | peak RSS run (MB) | "
-             "peak RSS baseline (MB) |",
-             "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+             "retrain / floor | reassign / floor | baseline / reassign | validation share (reassign), measured | "
+             "suites in full (upper bound) | validate stage alone (lower bound) | reassign not validated (s) | "
+             "reassign CPU (s) / cores busy | peak RSS run (MB) | peak RSS baseline (MB) |",
+             "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for size in sorted({m.size for m in measurements}):
         retrain, reassign, baseline = (totals(size, scenario) for scenario in ("retrain", "reassign", "baseline"))
         floors = [seconds(totals(size, FLOORS[mode])) for mode in ("retrain", "reassign")]
@@ -548,6 +594,8 @@ def results_markdown(measurements: list[Measurement], machine: str, note: str) -
                     and (after_baseline is None or m.repeat <= after_baseline)), default=0)
         baseline_peak = "-" if not baseline else f"{max(m.peak_rss_bytes for m in baseline) / 2**20:,.0f}"
         share = typical([validation_share(size, run) for run in reassign], lambda value: f"{value:.0%}")
+        measured = typical([value for run in reassign if (value := measured_share(size, run)) is not None],
+                           lambda value: f"{value:.0%}")
         # The lower bound of the share: the suites alongside other stages not counted at all.
         stage_alone = typical([validation_share(size, run, ("validate",)) for run in reassign],
                               lambda value: f"{value:.0%}")
@@ -555,7 +603,8 @@ def results_markdown(measurements: list[Measurement], machine: str, note: str) -
             f"| {size:,} | {len(reassign)} | {' / '.join(floors)} | {seconds(retrain)} | {seconds(reassign)} | "
             f"{seconds(baseline)} | {ratio([m.ratio_to_floor for m in retrain])} | "
             f"{ratio([m.ratio_to_floor for m in reassign])} | {ratio([m.baseline_over_run for m in reassign])} | "
-            f"{share} | {stage_alone} | {cpu_busy(reassign)} | {peak / 2**20:,.0f} | {baseline_peak} |")
+            f"{measured} | {share} | {stage_alone} | {seconds(totals(size, UNVALIDATED))} | {cpu_busy(reassign)} | "
+            f"{peak / 2**20:,.0f} | {baseline_peak} |")
     lines += ["", "Per stage (seconds, rows/s, CPU seconds of this process and the server, peak RSS MB; run: which "
               "of the scenario's runs):", "",
               "| customers | scenario | run | stage | seconds | rows/s | CPU (s) | peak RSS (MB) |",
@@ -622,8 +671,11 @@ def main(argv: list[str] | None = None) -> int:
     note = ("Runs call the functions of tasks/ in the order flows/nightly.py uses, in this process, without "
             "Prefect. Rows marked (alongside) are jobs that run during the stage listed after them (the GX suites), "
             "on their own connection: their seconds are inside that stage's, not added to the "
-            "total; the validation share counts the suites in full (an upper bound), the validate stage alone "
-            "leaves them out (a lower bound). Before each scenario, untimed, the tables "
+            "total. The validation share is measured against the same reassign without validation, run after "
+            "each reassign's floor: no suite runs and no customer is checked, and the customers the last run "
+            "quarantined are set aside untimed, so it models and publishes the same customers; the share is the "
+            "reassign's seconds beyond that run's, over the reassign's. Counting the suites in full gives its "
+            "upper bound, the validate stage alone its lower bound. Before each scenario, untimed, the tables "
             "autovacuum looks after are vacuumed, as autovacuum would between two nightly runs, and a checkpoint "
             "writes what the last one left in the WAL. "
             "Floor = binary COPY out of segmentation_work.customer_features (as stored) + binary COPY in of the "

@@ -1,7 +1,8 @@
 """The search for repeated records: the extracted customers who share a record hash with someone else.
 
-PostgreSQL hashes six discriminating columns of each customer (sql/validation/record_hashes.sql); the
-(hash, id) pairs are read out by binary COPY and sorted here, where numpy sorts 64-bit integers several
+Each customer's record hash (six discriminating columns, hashed by source.customer_record_hash as the
+record is written, copied or computed by the extract) and id are read out by binary COPY
+(sql/validation/record_hashes.sql) and sorted here, where numpy sorts 64-bit integers several
 times faster than PostgreSQL sorts tuples of them. The pairs go to one of 2^k files by their hash's top
 bits as they arrive, and each file is sorted alone (customers who share a hash share its top bits), so
 memory stays at about a million pairs whatever the number of customers. The candidates are a superset of

@@ -29,6 +29,10 @@ SOURCE_COLUMNS = [
     "accepted_cmp1", "accepted_cmp2", "accepted_cmp3", "accepted_cmp4", "accepted_cmp5", "response", "complain",
 ]
 DEFAULT_SOURCE_TABLE = "source.customers"
+# The extract's hash of each record, which source.customers keeps as a generated column: the arguments of
+# source.customer_record_hash, in its order (sql/migrations/versions/0011_stored_record_hash.sql).
+RECORD_HASH = "record_hash"
+HASHED_COLUMNS = ("income", "birth_year", "enrolled_on", "recency_days", "spend_wines", "purchases_store")
 EXTRACT_TABLE = "segmentation_work.customers_extract"
 LABELLED_FIELDS = ("education", "marital_status")  # columns whose raw labels map to canonical ones
 
@@ -81,8 +85,9 @@ def extract_customers(engine: Engine, mapping: SourceMapping, today: date) -> Ex
     One transaction (REPEATABLE READ: one snapshot of the source, even while the platform writes to it)
     builds the next extract by CREATE TABLE AS and puts it in the previous one's place, with canonical
     education and marital-status labels (source.label_vocabulary, see canonical_labels; source.customers
-    has them already, and its rows are copied whole). A source column of a type the extract's cannot take
-    is refused first, by name.
+    has them already, and its rows are copied whole, with the record hash it keeps; the hash of a mapped
+    table's record is computed). A source column of a type the extract's cannot take is refused first, by
+    name.
     """
     source = quote_table(mapping.table, "source table")
     columns = mapping.select_list()
@@ -99,8 +104,8 @@ def extract_customers(engine: Engine, mapping: SourceMapping, today: date) -> Ex
         else:
             vocabulary = connection.execute(sa.text(
                 "SELECT field, label, canonical FROM source.label_vocabulary")).all()
-            typed = ", ".join(f"CAST(extracted.{quote_identifier(column.name)} AS {column.type}) AS "
-                              f"{quote_identifier(column.name)}" for column in extract_columns)
+            typed = ", ".join(f"{_typed_value(column, extract_columns)} AS {quote_identifier(column.name)}"
+                              for column in extract_columns)
             rows = connection.exec_driver_sql(
                 read_sql("extract/customers_extract.sql").format(columns=columns, source=source, typed=typed),
                 {f"{field}_labels": json.dumps(canonical_labels([(row.label, row.canonical) for row in vocabulary
@@ -122,6 +127,16 @@ def extract_customers(engine: Engine, mapping: SourceMapping, today: date) -> Ex
             snapshot_date, currency = snapshot_date or latest.snapshot_date, currency or latest.currency
     return ExtractResult(rows=rows, source_table=mapping.table, snapshot_date=snapshot_date or today,
                          currency=currency or "")
+
+
+def _typed_value(column: sa.Row, extract_columns: list[sa.Row]) -> str:
+    """The SQL of an extract column's value, of its type, from the mapped source's row (`extracted`): the
+    record hash is computed from the typed values it hashes, as source.customers' generated column does."""
+    if column.name != RECORD_HASH:
+        return f"CAST(extracted.{quote_identifier(column.name)} AS {column.type})"
+    types = {other.name: other.type for other in extract_columns}
+    hashed = ", ".join(f"CAST(extracted.{name} AS {types[name]})" for name in HASHED_COLUMNS)
+    return f"source.customer_record_hash({hashed})"
 
 
 def _columns_after_the_extracts(connection: sa.Connection, mapping: SourceMapping,

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import shutil
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from conftest import reset_schemas
 
 from tasks.database import EmbeddedPostgres, mask_url, normalise_url
 from tasks.errors import ConfigurationError, MigrationError
+from tasks.load import load_customers_file
 from tasks.migrations import MIGRATIONS_DIR, current_revision, head_revision, upgrade_schema
 
 
@@ -52,6 +55,55 @@ def test_a_failing_migration_rolls_back_and_is_named(engine, tmp_path):
     assert current_revision(engine) == head
     with engine.connect() as connection:
         assert connection.scalar(sa.text("SELECT to_regclass('segmentation.half_done')")) is None
+
+
+def test_the_record_hash_migration_keeps_the_customers_and_hashes_them(engine, sample_path, tmp_path):
+    """A database whose source.customers holds rows before migration 0011 gets the table rebuilt with the record
+    hash second: the same rows, comments and index, each row hashed as PostgreSQL hashes a new row; the
+    extract's rows are kept and hashed too. The schema ends at head, as the other tests expect it."""
+    before_0011 = tmp_path / "migrations"
+    shutil.copytree(MIGRATIONS_DIR, before_0011, ignore=shutil.ignore_patterns("__pycache__", "0011_*"))
+    reset_schemas(engine)
+    upgrade_schema(engine, before_0011)
+    try:
+        _check_the_record_hash_migration(engine, sample_path)
+    finally:
+        reset_schemas(engine)
+        upgrade_schema(engine)
+
+
+def _check_the_record_hash_migration(engine: sa.Engine, sample_path: Path) -> None:
+    load_customers_file(engine, sample_path)
+    described = ("SELECT attname, col_description(attrelid, attnum) FROM pg_attribute "
+                 "WHERE attrelid = CAST('source.customers' AS regclass) AND attnum > 0 AND NOT attisdropped")
+    with engine.begin() as connection:
+        connection.exec_driver_sql("INSERT INTO segmentation_work.customers_extract "
+                                   "SELECT customer_id, birth_year, education, education_raw, marital_status, "
+                                   "marital_status_raw, income, kids_home, teens_home, enrolled_on, recency_days, "
+                                   "spend_wines, spend_fruits, spend_meat, spend_fish, spend_sweets, spend_gold, "
+                                   "purchases_deals, purchases_web, purchases_catalog, purchases_store, "
+                                   "web_visits_month, accepted_cmp1, accepted_cmp2, accepted_cmp3, accepted_cmp4, "
+                                   "accepted_cmp5, response, complain FROM source.customers")
+        customers = connection.execute(sa.text("SELECT * FROM source.customers ORDER BY customer_id")).all()
+        comments = dict(connection.execute(sa.text(described)).all())
+
+    assert upgrade_schema(engine) == head_revision()
+
+    with engine.connect() as connection:
+        result = connection.execute(sa.text("SELECT * FROM source.customers ORDER BY customer_id"))
+        assert list(result.keys())[:2] == ["customer_id", "record_hash"]
+        assert [tuple(value for column, value in row.items() if column != "record_hash")
+                for row in result.mappings()] == [tuple(row) for row in customers]
+        assert dict(connection.execute(sa.text(described)).all()) == comments | {
+            "record_hash": connection.scalar(sa.text(
+                "SELECT col_description(CAST('source.customers' AS regclass), 2)"))}
+        assert connection.scalar(sa.text("SELECT to_regclass('source.customers_customer_id_idx')")) is not None
+        hashes = {table: connection.execute(sa.text(
+            f"SELECT count(*), count(*) FILTER (WHERE record_hash = source.customer_record_hash(income, birth_year, "
+            f"enrolled_on, recency_days, spend_wines, purchases_store)), count(DISTINCT record_hash) FROM {table}"  # noqa: S608
+        )).one() for table in ("source.customers", "segmentation_work.customers_extract")}
+    assert hashes["source.customers"] == hashes["segmentation_work.customers_extract"]
+    assert hashes["source.customers"][:2] == (2240, 2240) and hashes["source.customers"][2] < 2240  # repeats
 
 
 def test_embedded_server_reuses_its_data_directory(tmp_path):

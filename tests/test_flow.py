@@ -8,7 +8,7 @@ import pytest
 import sqlalchemy as sa
 
 from tasks.errors import SegmentsError
-from tasks.load import load_customers_file
+from tasks.load import TABLE_COLUMNS, load_customers_file
 from tasks.parameters import RunParameters
 
 
@@ -91,7 +91,9 @@ def test_contract_breach_stops_the_run_and_keeps_published_segments(clean_db, sa
     run_flow(mode="retrain", recipe="reference-rfmlc")
     published = sa_rows(clean_db, "SELECT * FROM segmentation.customer_segments ORDER BY customer_id")
     with clean_db.begin() as connection:  # a duplicated customer id breaks the source contract
-        connection.execute(sa.text("INSERT INTO source.customers SELECT * FROM source.customers LIMIT 1"))
+        columns = ", ".join(TABLE_COLUMNS)  # every column but the record hash, which PostgreSQL computes
+        connection.execute(sa.text(
+            f"INSERT INTO source.customers ({columns}) SELECT {columns} FROM source.customers LIMIT 1"))  # noqa: S608
 
     with pytest.raises(SegmentsError, match=r"stage validate failed: .*expect_column_values_to_be_unique on "
                                             r"column 'customer_id'"):

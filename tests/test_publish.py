@@ -115,7 +115,8 @@ def give_customer_the_record_of(engine: Engine, customer_id: int, other_id: int)
     with engine.begin() as connection:
         columns = connection.execute(sa.text(
             "SELECT column_name FROM information_schema.columns WHERE table_schema = 'source' "
-            "AND table_name = 'customers' AND column_name NOT IN ('customer_id', 'load_id')")).scalars().all()
+            "AND table_name = 'customers' AND column_name NOT IN ('customer_id', 'load_id') "
+            "AND is_generated = 'NEVER'")).scalars().all()
         assignments = ", ".join(f"{column} = other.{column}" for column in columns)
         connection.execute(sa.text(
             f"UPDATE source.customers AS c SET {assignments} FROM source.customers AS other "  # noqa: S608

@@ -24,7 +24,9 @@ def test_generated_customers_look_like_the_sample_with_fresh_ids_and_its_quirks(
         frame = pd.read_sql(sa.text("SELECT * FROM source.customers"), connection)
         load = connection.execute(sa.text("SELECT currency, snapshot_date, row_count FROM source.loads "
                                           "WHERE load_id = :id"), {"id": result.load_id}).one()
-    assert list(frame.columns) == TABLE_COLUMNS and len(frame) == result.rows == 6000
+    # Every column written, and the record hash PostgreSQL keeps beside them.
+    assert [column for column in frame.columns if column != "record_hash"] == TABLE_COLUMNS
+    assert frame["record_hash"].notna().all() and len(frame) == result.rows == 6000
     assert progress == [2500, 5000, 6000]
     assert frame["customer_id"].is_unique and frame["customer_id"].min() >= FIRST_CUSTOMER_ID
     assert (frame["load_id"] == result.load_id).all()
@@ -72,11 +74,16 @@ def test_benchmark_runs_at_a_tiny_size_and_writes_its_tables(clean_db, tmp_path)
         rows = list(csv.DictReader(handle))
     assert list(rows[0]) == benchmark.RESULT_COLUMNS
     totals = {(row["scenario"], int(row["repeat"])): row for row in rows if row["stage"] == "total"}
-    # One retrain; the reassign, its floor and the baseline twice, in turn.
+    # One retrain; the reassign, its floor, the reassign without validation and the baseline twice, in turn.
+    in_turn = ("reassign", "floor", benchmark.UNVALIDATED, "baseline")
     assert set(totals) == {("retrain", 1), ("floor after retrain", 1), *(
-        (scenario, repeat) for scenario in ("reassign", "floor", "baseline") for repeat in (1, 2))}
+        (scenario, repeat) for scenario in in_turn for repeat in (1, 2))}
     assert [(row["scenario"], row["repeat"]) for row in rows if row["stage"] == "total"][2:] == [
-        ("reassign", "1"), ("floor", "1"), ("baseline", "1"), ("reassign", "2"), ("floor", "2"), ("baseline", "2")]
+        (scenario, repeat) for repeat in ("1", "2") for scenario in in_turn]
+    # Without validation: no suite, no validate stage, the same stages otherwise.
+    assert {row["stage"] for row in rows if row["scenario"] == benchmark.UNVALIDATED} == {
+        row["stage"] for row in rows if row["scenario"] == "reassign"
+        and row["stage"] != "validate" and not row["stage"].endswith(benchmark.ALONGSIDE)}
     assert all(float(row["seconds"]) > 0 and int(row["peak_rss_mb"]) > 0 for row in totals.values())
     # The server runs on this machine (embedded, or CI's system PostgreSQL): its CPU is counted with ours.
     assert all(float(row["cpu_seconds"]) > 0 for row in totals.values())
@@ -102,8 +109,12 @@ def test_benchmark_runs_at_a_tiny_size_and_writes_its_tables(clean_db, tmp_path)
     cells = summary.split(" | ")
     middle, low, high = map(float, re.fullmatch(r"([\d.]+)x \(([\d.]+)x-([\d.]+)x\)", cells[7]).groups())
     assert (middle, low, high) == pytest.approx((sum(ratios) / 2, *ratios), abs=0.11)
-    # The validation share with the suites beside other stages counted in full, then without them.
-    upper, lower = (int(re.match(r"(\d+)%", cell).group(1)) for cell in cells[9:11])
+    # The validation share measured against the run without validation (median of the two), then with the
+    # suites beside other stages counted in full, then without them.
+    measured, upper, lower = (int(re.match(r"(-?\d+)%", cell).group(1)) for cell in cells[9:12])
+    shares = [1 - float(totals[benchmark.UNVALIDATED, repeat]["seconds"]) / float(totals["reassign", repeat]["seconds"])
+              for repeat in (1, 2)]
+    assert measured == pytest.approx(100 * sum(shares) / 2, abs=1.01)
     assert 0 < lower <= upper <= 100
     # The table can be rendered again from the CSV alone (its ratios rounded to three figures).
     benchmark.render_from_csv(tmp_path)
@@ -111,8 +122,10 @@ def test_benchmark_runs_at_a_tiny_size_and_writes_its_tables(clean_db, tmp_path)
                     if line.startswith("| 2,000 |"))
     assert rendered.split(" | ")[:6] == cells[:6] and len(rendered.split(" | ")) == len(cells)
     # The pipeline really ran: every customer that passed validation is published.
+    # The run without validation set aside the customers the reassign before it quarantined (runs 2 and 3).
     with clean_db.connect() as connection:
         published = connection.scalar(sa.text("SELECT count(*) FROM segmentation.customer_segments"))
-        quarantined = connection.scalar(sa.text(
-            "SELECT count(*) FROM segmentation.quarantined_customers WHERE run_id = 2"))
-    assert published + quarantined == 2000
+        quarantined = {run: connection.execute(sa.text(
+            "SELECT customer_id, reasons FROM segmentation.quarantined_customers WHERE run_id = :run "
+            "ORDER BY customer_id"), {"run": run}).all() for run in (2, 3)}
+    assert published + len(quarantined[2]) == 2000 and quarantined[2] and quarantined[3] == quarantined[2]
