@@ -8,9 +8,9 @@ process (sampled from /proc/self/statm every 50 ms). Writes results.csv and resu
 
     .venv/bin/python benchmarks/run_benchmark.py --sizes 100k,1M,10M [--repeat 3]
 
-With --repeat N the reassign, its floor and the baseline run N times in turn after the retrain, and the
-table gives each ratio's median and range: the host's speed drifts enough between two runs to move a
-ratio by a fifth.
+With --repeat N the reassign, its floor, the reassign without validation and the baseline run N
+times in turn after the retrain, and the table gives each ratio's median and range: the host's speed
+drifts enough between two runs to move a ratio by a fifth.
 
 The embedded server lives in <state dir>/benchmark unless DATABASE_URL is set; either way the
 benchmark replaces source.customers and empties the segmentation tables of that database.
@@ -643,8 +643,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="run the naive baseline only up to this many customers (default 1M: it is slow)")
     parser.add_argument("--no-baseline", action="store_true", help="skip the naive baseline")
     parser.add_argument("--repeat", type=int, default=1, metavar="N",
-                        help="run the reassign, its floor and the baseline N times in turn; the table gives "
-                             "medians and ranges (default 1)")
+                        help="run the reassign, its floor, the reassign without validation and the baseline "
+                             "N times in turn; the table gives medians and ranges (default 1)")
     parser.add_argument("--output-dir", type=Path, default=PROJECT_ROOT / "benchmarks")
     parser.add_argument("--render-only", action="store_true",
                         help="rewrite results.md from the output directory's results.csv, run nothing")
@@ -689,7 +689,8 @@ def main(argv: list[str] | None = None) -> int:
             "Baseline = pandas read_sql of source.customers, features in pandas, the active model, "
             "DataFrame.to_sql of the results; run "
             + (f"only up to {args.baseline_max:,} customers." if not args.no_baseline else "not run (--no-baseline).")
-            + (f" Runs: the reassign, its floor and the baseline ran {args.repeat} times in turn (after one retrain); "
+            + (f" Runs: the reassign, its floor, the reassign without validation and the baseline ran "
+               f"{args.repeat} times in turn (after one retrain); "
                "the table gives each ratio's median over the runs (each run against its own floor and the "
                "baseline timed after it), with the range in brackets; the runs' peak RSS is that of the runs before "
                "the first baseline, whose freed memory partly stays in the process." if args.repeat > 1 else ""))

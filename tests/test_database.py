@@ -98,10 +98,12 @@ def _check_the_record_hash_migration(engine: sa.Engine, sample_path: Path) -> No
             "record_hash": connection.scalar(sa.text(
                 "SELECT col_description(CAST('source.customers' AS regclass), 2)"))}
         assert connection.scalar(sa.text("SELECT to_regclass('source.customers_customer_id_idx')")) is not None
+        recomputed = ("source.customer_record_hash(income, birth_year, enrolled_on, recency_days, spend_wines, "
+                      "purchases_store)")
         hashes = {table: connection.execute(sa.text(
-            f"SELECT count(*), count(*) FILTER (WHERE record_hash = source.customer_record_hash(income, birth_year, "
-            f"enrolled_on, recency_days, spend_wines, purchases_store)), count(DISTINCT record_hash) FROM {table}"  # noqa: S608
-        )).one() for table in ("source.customers", "segmentation_work.customers_extract")}
+            f"SELECT count(*), count(*) FILTER (WHERE record_hash = {recomputed}), "  # noqa: S608
+            f"count(DISTINCT record_hash) FROM {table}")).one()
+            for table in ("source.customers", "segmentation_work.customers_extract")}
     assert hashes["source.customers"] == hashes["segmentation_work.customers_extract"]
     assert hashes["source.customers"][:2] == (2240, 2240) and hashes["source.customers"][2] < 2240  # repeats
 
