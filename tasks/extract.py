@@ -29,10 +29,16 @@ SOURCE_COLUMNS = [
     "accepted_cmp1", "accepted_cmp2", "accepted_cmp3", "accepted_cmp4", "accepted_cmp5", "response", "complain",
 ]
 DEFAULT_SOURCE_TABLE = "source.customers"
-# The extract's hash of each record, which source.customers keeps as a generated column: the arguments of
-# source.customer_record_hash, in its order (sql/migrations/versions/0011_stored_record_hash.sql).
+# The extract's columns that source.customers keeps as stored generated columns, each with the function that
+# computes it and that function's arguments, in order (sql/migrations/versions/0011_stored_record_hash.sql,
+# 0012_stored_spend_total.sql): the extract copies them from source.customers, and computes them for a
+# mapped platform table.
 RECORD_HASH = "record_hash"
 HASHED_COLUMNS = ("income", "birth_year", "enrolled_on", "recency_days", "spend_wines", "purchases_store")
+SPEND_TOTAL = "spend_total"
+SPEND_COLUMNS = ("spend_wines", "spend_fruits", "spend_meat", "spend_fish", "spend_sweets", "spend_gold")
+GENERATED_COLUMNS = {RECORD_HASH: ("source.customer_record_hash", HASHED_COLUMNS),
+                     SPEND_TOTAL: ("source.customer_spend_total", SPEND_COLUMNS)}
 EXTRACT_TABLE = "segmentation_work.customers_extract"
 LABELLED_FIELDS = ("education", "marital_status")  # columns whose raw labels map to canonical ones
 
@@ -85,8 +91,8 @@ def extract_customers(engine: Engine, mapping: SourceMapping, today: date) -> Ex
     One transaction (REPEATABLE READ: one snapshot of the source, even while the platform writes to it)
     builds the next extract by CREATE TABLE AS and puts it in the previous one's place, with canonical
     education and marital-status labels (source.label_vocabulary, see canonical_labels; source.customers
-    has them already, and its rows are copied whole, with the record hash it keeps; the hash of a mapped
-    table's record is computed). A source column of a type the extract's cannot take is refused first, by
+    has them already, and its rows are copied whole, with the record hash and spend total it keeps; a mapped
+    table's are computed). A source column of a type the extract's cannot take is refused first, by
     name.
     """
     source = quote_table(mapping.table, "source table")
@@ -95,10 +101,10 @@ def extract_customers(engine: Engine, mapping: SourceMapping, today: date) -> Ex
             engine.connect().execution_options(isolation_level="REPEATABLE READ") as connection:
         _check_source_types(connection, mapping, source)
         extract_columns = table_columns(connection, EXTRACT_TABLE)
-        leftover = _columns_after_the_extracts(connection, mapping, extract_columns)
-        if leftover is not None:
+        not_extracted = _source_columns_not_extracted(connection, mapping, extract_columns)
+        if not_extracted is not None:
             rows = connection.exec_driver_sql(read_sql("extract/customers_extract_whole_rows.sql")).rowcount
-            for column in leftover:
+            for column in not_extracted:
                 connection.exec_driver_sql(
                     f"ALTER TABLE segmentation_work.customers_extract_next DROP COLUMN {quote_identifier(column)}")
         else:
@@ -131,30 +137,32 @@ def extract_customers(engine: Engine, mapping: SourceMapping, today: date) -> Ex
 
 def _typed_value(column: sa.Row, extract_columns: list[sa.Row]) -> str:
     """The SQL of an extract column's value, of its type, from the mapped source's row (`extracted`): the
-    record hash is computed from the typed values it hashes, as source.customers' generated column does."""
-    if column.name != RECORD_HASH:
+    generated columns (record hash, spend total) are computed from the typed values they take, as
+    source.customers' own are."""
+    if column.name not in GENERATED_COLUMNS:
         return f"CAST(extracted.{quote_identifier(column.name)} AS {column.type})"
+    function, arguments = GENERATED_COLUMNS[column.name]
     types = {other.name: other.type for other in extract_columns}
-    hashed = ", ".join(f"CAST(extracted.{name} AS {types[name]})" for name in HASHED_COLUMNS)
-    return f"source.customer_record_hash({hashed})"
+    return f"{function}({', '.join(f'CAST(extracted.{name} AS {types[name]})' for name in arguments)})"
 
 
-def _columns_after_the_extracts(connection: sa.Connection, mapping: SourceMapping,
-                                extract_columns: list[sa.Row]) -> list[str] | None:
-    """For the pipeline's own source table read as it is (source.customers, no mapping), whose columns
-    begin with the extract's, in their order and types: the names of its columns after those (load_id),
-    which the extract copies with the rest and drops. None for any other source, or one laid out otherwise.
-    Copying whole rows skips taking each row apart and building it anew, most of a CREATE TABLE AS of
-    listed columns (2.5-3.5 s against 7.4-11.8 s at ten million customers). Its labels are canonical
-    already, with the raw ones beside them (the contract of source.customers, which `segments load` and
-    `segments generate` keep)."""
+def _source_columns_not_extracted(connection: sa.Connection, mapping: SourceMapping,
+                                  extract_columns: list[sa.Row]) -> list[str] | None:
+    """For the pipeline's own source table read as it is (source.customers, no mapping), whose columns are
+    the extract's, in their order and types, with others among them (load_id): the names of those others,
+    which the extract copies with the rest and drops (a drop that leaves the rows as they are). None for any
+    other source, or one laid out otherwise. Copying whole rows skips taking each row apart and building it
+    anew, most of a CREATE TABLE AS of listed columns (2.5-3.5 s against 7.4-11.8 s at ten million
+    customers). Its labels are canonical already, with the raw ones beside them (the contract of
+    source.customers, which `segments load` and `segments generate` keep)."""
     if mapping.table != DEFAULT_SOURCE_TABLE or mapping.columns != SourceMapping().columns:
         return None
+    extracted = {column.name for column in extract_columns}
     source_columns = table_columns(connection, DEFAULT_SOURCE_TABLE)
-    laid_out = [(column.name, column.type) for column in source_columns[:len(extract_columns)]]
+    laid_out = [(column.name, column.type) for column in source_columns if column.name in extracted]
     if laid_out != [(column.name, column.type) for column in extract_columns]:
         return None
-    return [column.name for column in source_columns[len(extract_columns):]]
+    return [column.name for column in source_columns if column.name not in extracted]
 
 
 def canonical_labels(vocabulary: list[tuple[str, str]]) -> dict[str, str]:

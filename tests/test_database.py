@@ -57,22 +57,23 @@ def test_a_failing_migration_rolls_back_and_is_named(engine, tmp_path):
         assert connection.scalar(sa.text("SELECT to_regclass('segmentation.half_done')")) is None
 
 
-def test_the_record_hash_migration_keeps_the_customers_and_hashes_them(engine, sample_path, tmp_path):
-    """A database whose source.customers holds rows before migration 0011 gets the table rebuilt with the record
-    hash second: the same rows, comments and index, each row hashed as PostgreSQL hashes a new row; the
-    extract's rows are kept and hashed too. The schema ends at head, as the other tests expect it."""
+def test_the_stored_column_migrations_keep_the_customers_and_compute_the_columns(engine, sample_path, tmp_path):
+    """A database whose source.customers holds rows before migrations 0011 and 0012 gets the table rebuilt with
+    the record hash second and the spend total added last: the same rows, comments and index, each row's two
+    columns as PostgreSQL computes them for a new row; the extract's rows are kept and given both too. The
+    schema ends at head, as the other tests expect it."""
     before_0011 = tmp_path / "migrations"
-    shutil.copytree(MIGRATIONS_DIR, before_0011, ignore=shutil.ignore_patterns("__pycache__", "0011_*"))
+    shutil.copytree(MIGRATIONS_DIR, before_0011, ignore=shutil.ignore_patterns("__pycache__", "0011_*", "0012_*"))
     reset_schemas(engine)
     upgrade_schema(engine, before_0011)
     try:
-        _check_the_record_hash_migration(engine, sample_path)
+        _check_the_stored_column_migrations(engine, sample_path)
     finally:
         reset_schemas(engine)
         upgrade_schema(engine)
 
 
-def _check_the_record_hash_migration(engine: sa.Engine, sample_path: Path) -> None:
+def _check_the_stored_column_migrations(engine: sa.Engine, sample_path: Path) -> None:
     load_customers_file(engine, sample_path)
     described = ("SELECT attname, col_description(attrelid, attnum) FROM pg_attribute "
                  "WHERE attrelid = CAST('source.customers' AS regclass) AND attnum > 0 AND NOT attisdropped")
@@ -89,23 +90,28 @@ def _check_the_record_hash_migration(engine: sa.Engine, sample_path: Path) -> No
 
     assert upgrade_schema(engine) == head_revision()
 
+    stored = ("record_hash", "spend_total")
     with engine.connect() as connection:
         result = connection.execute(sa.text("SELECT * FROM source.customers ORDER BY customer_id"))
-        assert list(result.keys())[:2] == ["customer_id", "record_hash"]
-        assert [tuple(value for column, value in row.items() if column != "record_hash")
+        columns = list(result.keys())
+        assert columns[:2] == ["customer_id", "record_hash"] and columns[-1] == "spend_total"
+        assert [tuple(value for column, value in row.items() if column not in stored)
                 for row in result.mappings()] == [tuple(row) for row in customers]
-        assert dict(connection.execute(sa.text(described)).all()) == comments | {
-            "record_hash": connection.scalar(sa.text(
-                "SELECT col_description(CAST('source.customers' AS regclass), 2)"))}
+        after = dict(connection.execute(sa.text(described)).all())
+        assert after == comments | {column: after[column] for column in stored} and all(after[c] for c in stored)
         assert connection.scalar(sa.text("SELECT to_regclass('source.customers_customer_id_idx')")) is not None
-        recomputed = ("source.customer_record_hash(income, birth_year, enrolled_on, recency_days, spend_wines, "
-                      "purchases_store)")
-        hashes = {table: connection.execute(sa.text(
-            f"SELECT count(*), count(*) FILTER (WHERE record_hash = {recomputed}), "  # noqa: S608
-            f"count(DISTINCT record_hash) FROM {table}")).one()
+        hashed = ("source.customer_record_hash(income, birth_year, enrolled_on, recency_days, spend_wines, "
+                  "purchases_store)")
+        summed = ("CAST(spend_wines + spend_fruits + spend_meat + spend_fish + spend_sweets + spend_gold "
+                  "AS double precision)")
+        computed = {table: connection.execute(sa.text(
+            f"SELECT count(*), count(*) FILTER (WHERE record_hash = {hashed}), "  # noqa: S608
+            f"count(DISTINCT record_hash), count(*) FILTER (WHERE spend_total IS NOT DISTINCT FROM {summed}), "
+            f"count(spend_total) FROM {table}")).one()
             for table in ("source.customers", "segmentation_work.customers_extract")}
-    assert hashes["source.customers"] == hashes["segmentation_work.customers_extract"]
-    assert hashes["source.customers"][:2] == (2240, 2240) and hashes["source.customers"][2] < 2240  # repeats
+    assert computed["source.customers"] == computed["segmentation_work.customers_extract"]
+    assert computed["source.customers"][:2] == (2240, 2240) and computed["source.customers"][2] < 2240  # repeats
+    assert computed["source.customers"][3:] == (2240, 2240)
 
 
 def test_embedded_server_reuses_its_data_directory(tmp_path):

@@ -31,6 +31,10 @@ def crafted(clean_db):
             " 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1),"
             # quarantined by the run: must not get features
             "(3, 1970, 'basic', 'single', 1, 0, 0, '2013-06-30', 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0)")
+        # The spend total source.customers keeps, which the extract copies with the rest of the record.
+        connection.exec_driver_sql("UPDATE segmentation_work.customers_extract SET spend_total = "
+                                   "source.customer_spend_total(spend_wines, spend_fruits, spend_meat, spend_fish, "
+                                   "spend_sweets, spend_gold)")
     run_id = start_run(clean_db, mode_requested="auto", recipe_name="default", parameters={}, flow_run_id=None)
     with clean_db.begin() as connection:
         connection.execute(sa.text("INSERT INTO segmentation.quarantined_customers VALUES (:r, 3, '{test}', '{}')"),

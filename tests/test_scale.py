@@ -7,6 +7,7 @@ import importlib.util
 import re
 import sys
 
+import numpy as np
 import pandas as pd
 import pytest
 import sqlalchemy as sa
@@ -24,9 +25,11 @@ def test_generated_customers_look_like_the_sample_with_fresh_ids_and_its_quirks(
         frame = pd.read_sql(sa.text("SELECT * FROM source.customers"), connection)
         load = connection.execute(sa.text("SELECT currency, snapshot_date, row_count FROM source.loads "
                                           "WHERE load_id = :id"), {"id": result.load_id}).one()
-    # Every column written, and the record hash PostgreSQL keeps beside them.
-    assert [column for column in frame.columns if column != "record_hash"] == TABLE_COLUMNS
+    # Every column written, and the record hash and spend total PostgreSQL keeps beside them.
+    assert [column for column in frame.columns if column not in ("record_hash", "spend_total")] == TABLE_COLUMNS
     assert frame["record_hash"].notna().all() and len(frame) == result.rows == 6000
+    spends = ["spend_wines", "spend_fruits", "spend_meat", "spend_fish", "spend_sweets", "spend_gold"]
+    assert np.allclose(frame["spend_total"], frame[spends].astype(float).sum(axis=1, skipna=False), equal_nan=True)
     assert progress == [2500, 5000, 6000]
     assert frame["customer_id"].is_unique and frame["customer_id"].min() >= FIRST_CUSTOMER_ID
     assert (frame["load_id"] == result.load_id).all()
@@ -53,13 +56,17 @@ def test_generated_customers_look_like_the_sample_with_fresh_ids_and_its_quirks(
 def test_generation_is_repeatable_and_replaces_the_source(clean_db):
     first = generate_customers(clean_db, 500, seed=11)
     with clean_db.connect() as connection:
-        before = connection.execute(sa.text("SELECT * FROM source.customers ORDER BY customer_id")).all()
+        before = connection.execute(sa.text("SELECT * FROM source.customers ORDER BY customer_id")).mappings().all()
     generate_customers(clean_db, 500, seed=11)
     with clean_db.connect() as connection:
-        after = connection.execute(sa.text("SELECT * FROM source.customers ORDER BY customer_id")).all()
+        after = connection.execute(sa.text("SELECT * FROM source.customers ORDER BY customer_id")).mappings().all()
     assert len(after) == 500
-    assert [row[:-1] for row in after] == [row[:-1] for row in before]  # same rows, new load id
-    assert after[0][-1] == first.load_id + 1
+
+    def without_load(rows: list) -> list[dict]:
+        return [{column: value for column, value in row.items() if column != "load_id"} for row in rows]
+
+    assert without_load(after) == without_load(before)  # same rows, new load id
+    assert {row["load_id"] for row in after} == {first.load_id + 1}
 
 
 def test_benchmark_runs_at_a_tiny_size_and_writes_its_tables(clean_db, tmp_path):

@@ -281,8 +281,9 @@ def test_extract_names_a_source_column_it_cannot_convert(platform_table):
 
 
 def test_the_pipelines_own_source_is_copied_whole_as_a_mapped_table_is_read(clean_db, sample_path):
-    """source.customers (its columns begin with the extract's) is copied whole rows: the same extract as the
-    same rows read through a mapping, but for the raw labels, which are the ones the loader kept."""
+    """source.customers (its columns are the extract's, with load_id among them) is copied whole rows: the
+    same extract as the same rows read through a mapping, which computes the record hash and spend total the
+    source keeps, but for the raw labels, which are the ones the loader kept."""
     load_customers_file(clean_db, sample_path)
     query = "SELECT * FROM segmentation_work.customers_extract ORDER BY customer_id"
 
@@ -302,6 +303,8 @@ def test_the_pipelines_own_source_is_copied_whole_as_a_mapped_table_is_read(clea
         source_raw = connection.execute(sa.text(
             "SELECT education_raw, marital_status_raw FROM source.customers ORDER BY customer_id")).all()
     assert whole_columns == listed_columns and "load_id" not in whole_columns and len(whole) == 2240
+    spends = ("spend_wines", "spend_fruits", "spend_meat", "spend_fish", "spend_sweets", "spend_gold")
+    assert all(row["spend_total"] == float(sum(row[spend] for spend in spends)) for row in whole)
     raw = ("education_raw", "marital_status_raw")
     assert [{k: v for k, v in row.items() if k not in raw} for row in whole] == \
         [{k: v for k, v in row.items() if k not in raw} for row in listed]

@@ -5,8 +5,9 @@
 -- and it leaves the other core to the source contract's suite, which runs at the same time.
 -- {source} and {columns} are filled with validated, quoted identifiers from the source mapping; {typed},
 -- with one CAST(extracted.<column> AS <type>) per column of the extract, from its catalog: the extract's
--- columns and types whatever the platform's (a no-op where they are the same), and its record_hash
--- computed from those (source.customer_record_hash, as source.customers computes its own). Parameters: education_labels,
+-- columns and types whatever the platform's (a no-op where they are the same), and its record_hash and
+-- spend_total computed from those (source.customer_record_hash, source.customer_spend_total, as
+-- source.customers computes its own). Parameters: education_labels,
 -- marital_status_labels: JSON objects of label -> canonical label (tasks/extract.py canonical_labels): the
 -- vocabulary's labels in lower case and the usual ways of writing them. A label's canonical form is the
 -- vocabulary's for the label trimmed and in lower case, or else the label trimmed and in lower case; the
