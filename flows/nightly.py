@@ -19,24 +19,24 @@ from prefect.cache_policies import NONE
 from prefect.runtime import flow_run
 from sqlalchemy.engine import Engine
 
-from tasks import registry
-from tasks.bands import BandsConfig, load_bands
-from tasks.database import concurrently, database, is_embedded, mask_url
+from tasks.model import registry
+from tasks.report.bands import BandsConfig, load_bands
+from tasks.db.server import concurrently, database, is_embedded, mask_url
 from tasks.errors import DatabaseUnavailableError, SegmentsError
-from tasks.extract import DEFAULT_SOURCE_TABLE, ExtractResult, SourceMapping, extract_customers, load_mapping
-from tasks.features import ModelledCustomers, compute_features, model_columns, read_features
-from tasks.load import load_customers_file
-from tasks.migrations import upgrade_schema
+from tasks.extract.customers import DEFAULT_SOURCE_TABLE, ExtractResult, SourceMapping, extract_customers, load_mapping
+from tasks.features.compute import ModelledCustomers, compute_features, model_columns, read_features
+from tasks.load.customers_file import load_customers_file
+from tasks.db.migrations import upgrade_schema
 from tasks.parameters import RunParameters
-from tasks.publish import audit, now_utc, publish, stage
-from tasks.recipes import KRange, Recipe, load_recipe
-from tasks.report import RunSummary, summarise_run
-from tasks.report_html import write_run_report
-from tasks.runs import finish_run, pipeline_lock, start_run, update_run
+from tasks.publish.write_audit_publish import audit, now_utc, publish, stage
+from tasks.features.recipes import KRange, Recipe, load_recipe
+from tasks.report.summary import RunSummary, summarise_run
+from tasks.report.html import write_run_report
+from tasks.pipeline.record import finish_run, pipeline_lock, start_run, update_run
 from tasks.settings import SAMPLE_DATA, Settings, get_settings
-from tasks.sql import RetiredTables
-from tasks.train import Assignment, RetrainPolicy, decide_mode, reassign, train_model
-from tasks.validate import (
+from tasks.db.sql import RetiredTables
+from tasks.model.train import Assignment, RetrainPolicy, decide_mode, reassign, train_model
+from tasks.validation.suites import (
     DataDocs,
     ExpectationOutcome,
     ValidationConfig,

@@ -24,8 +24,8 @@ os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 import sqlalchemy as sa  # noqa: E402
 from sqlalchemy.engine import Engine  # noqa: E402
 
-from tasks.database import database  # noqa: E402
-from tasks.migrations import upgrade_schema  # noqa: E402
+from tasks.db.server import database  # noqa: E402
+from tasks.db.migrations import upgrade_schema  # noqa: E402
 from tasks.settings import get_settings  # noqa: E402
 
 PIPELINE_SCHEMAS = ("segmentation", "segmentation_work", "source")

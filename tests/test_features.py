@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import sqlalchemy as sa
 
-from tasks.features import compute_features, read_features
-from tasks.recipes import load_recipe
-from tasks.runs import start_run
+from tasks.features.compute import compute_features, read_features
+from tasks.features.recipes import load_recipe
+from tasks.pipeline.record import start_run
 
 COLUMNS = ("customer_id, birth_year, education, marital_status, income, kids_home, teens_home, enrolled_on, "
            "recency_days, spend_wines, spend_fruits, spend_meat, spend_fish, spend_sweets, spend_gold, "

@@ -8,7 +8,7 @@ import pytest
 import sqlalchemy as sa
 
 from tasks.errors import SegmentsError
-from tasks.load import TABLE_COLUMNS, load_customers_file
+from tasks.load.customers_file import TABLE_COLUMNS, load_customers_file
 from tasks.parameters import RunParameters
 
 
@@ -38,7 +38,7 @@ def scalar(engine, query: str, **params):
 def test_every_sample_customer_is_published_or_reported_excluded(clean_db, run_flow):
     # The embedded database is empty: the flow loads the bundled sample itself (a DATABASE_URL server
     # never gets data implicitly, so load it there the way a user would).
-    from tasks.database import is_embedded
+    from tasks.db.server import is_embedded
     from tasks.settings import SAMPLE_DATA, get_settings
 
     if not is_embedded(get_settings()):

@@ -8,7 +8,7 @@ import pytest
 import sqlalchemy as sa
 
 from tasks.errors import InputFileError
-from tasks.load import load_customers_file
+from tasks.load.customers_file import load_customers_file
 from tests.kaggle import write_kaggle_variant
 
 CANONICAL_QUERY = """

@@ -8,16 +8,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tasks import registry
+from tasks.model import registry
 from tasks.errors import ConfigurationError
-from tasks.extract import SourceMapping, extract_customers
-from tasks.features import compute_features, read_features
-from tasks.load import load_customers_file
-from tasks.model import feature_baseline, fit_kmeans, population_stability_index, training_rows
-from tasks.recipes import load_recipe, parse_recipe
-from tasks.runs import start_run
-from tasks.segments import TIERS, assign_tiers, match_clusters
-from tasks.train import RetrainPolicy, decide_mode, reassign, train_model
+from tasks.extract.customers import SourceMapping, extract_customers
+from tasks.features.compute import compute_features, read_features
+from tasks.load.customers_file import load_customers_file
+from tasks.model.kmeans import feature_baseline, fit_kmeans, population_stability_index, training_rows
+from tasks.features.recipes import load_recipe, parse_recipe
+from tasks.pipeline.record import start_run
+from tasks.model.segments import TIERS, assign_tiers, match_clusters
+from tasks.model.train import RetrainPolicy, decide_mode, reassign, train_model
 
 AS_OF = date(2014, 6, 30)
 

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 
 from tasks.errors import RunInProgressError, SegmentsError, ValidationFailedError
 from tasks.parameters import RunParameters
-from tasks.runs import PIPELINE_LOCK_KEY, pipeline_lock
+from tasks.pipeline.record import PIPELINE_LOCK_KEY, pipeline_lock
 
 
 @pytest.fixture(scope="module")
@@ -110,7 +110,7 @@ def test_a_second_run_fails_fast_while_another_holds_the_database(clean_db, pref
 
 def test_a_failed_run_names_the_stage_and_the_cause_in_its_state(clean_db, sample_path, prefect_harness):
     from flows.nightly import nightly_segmentation
-    from tasks.load import load_customers_file
+    from tasks.load.customers_file import load_customers_file
 
     load_customers_file(clean_db, sample_path)
     state = nightly_segmentation(parameters=RunParameters(max_quarantine_share=0.0), return_state=True)

@@ -115,8 +115,8 @@ def test_deployments_run_on_a_real_prefect_server_and_show_in_its_ui(clean_db):
     from prefect.exceptions import PrefectHTTPStatusError
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
-    from tasks.database import is_embedded
-    from tasks.load import load_customers_file
+    from tasks.db.server import is_embedded
+    from tasks.load.customers_file import load_customers_file
 
     settings = get_settings()
     browser = chromium_binary()

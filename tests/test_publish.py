@@ -19,22 +19,22 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from tasks import registry
-from tasks.database import PARALLEL_PARTS
-from tasks.docs import TABLES_PAGE, read_catalog, tables_page
+from tasks.model import registry
+from tasks.db.server import PARALLEL_PARTS
+from tasks.db.dictionary import TABLES_PAGE, read_catalog, tables_page
 from tasks.errors import AuditFailedError, ConfigurationError
-from tasks.extract import SourceMapping, extract_customers
-from tasks.features import compute_features, read_features
-from tasks.load import load_customers_file
-from tasks.migrations import MIGRATIONS_DIR
-from tasks.model import FeaturePreprocessing, Preprocessing
-from tasks.publish import audit, now_utc, publish, stage
-from tasks.recipes import Capping, FeatureSpec, Recipe, load_recipe
-from tasks.runs import finish_run, start_run, update_run
-from tasks.scoring import scoring_sql
-from tasks.segments import SPEND_WINDOW_YEARS
-from tasks.sql import SQL_DIR, driver_connection, drop_retired_tables
-from tasks.train import RetrainPolicy, decide_mode, reassign, train_model
+from tasks.extract.customers import SourceMapping, extract_customers
+from tasks.features.compute import compute_features, read_features
+from tasks.load.customers_file import load_customers_file
+from tasks.db.migrations import MIGRATIONS_DIR
+from tasks.model.kmeans import FeaturePreprocessing, Preprocessing
+from tasks.publish.write_audit_publish import audit, now_utc, publish, stage
+from tasks.features.recipes import Capping, FeatureSpec, Recipe, load_recipe
+from tasks.pipeline.record import finish_run, start_run, update_run
+from tasks.model.scoring import scoring_sql
+from tasks.model.segments import SPEND_WINDOW_YEARS
+from tasks.db.sql import SQL_DIR, driver_connection, drop_retired_tables
+from tasks.model.train import RetrainPolicy, decide_mode, reassign, train_model
 
 # A fixed k keeps training quick; preprocessing (what scoring must reproduce) does not depend on it.
 FOUR_SEGMENTS = load_recipe("default").model_copy(update={"k": 4})
@@ -489,7 +489,7 @@ def test_scoring_in_the_database_agrees_with_python_on_every_customer(loaded, re
     if recipe.capping.method == "none":  # unbounded caps are stored as JSON null (jsonb has no Infinity)
         assert all(step["cap_low"] is None and step["cap_high"] is None for step in stored)
         assert np.isinf([f.cap_high for f in model.preprocessing.features]).all()
-    # The published rows, placed in bulk when they were staged (tasks/scoring.py), agree too.
+    # The published rows, placed in bulk when they were staged (tasks/model/scoring.py), agree too.
     published = rows(loaded, "SELECT customer_id, segment_id, tier, distance_to_centroid "
                              "FROM segmentation.customer_segments ORDER BY customer_id")
     assert [row[:3] for row in published] == expected
@@ -497,7 +497,7 @@ def test_scoring_in_the_database_agrees_with_python_on_every_customer(loaded, re
 
 
 def test_bulk_scoring_names_only_catalog_features_and_binds_the_numbers():
-    """The staging SQL (tasks/scoring.py) carries the model's numbers as parameters; the only names in it
+    """The staging SQL (tasks/model/scoring.py) carries the model's numbers as parameters; the only names in it
     are features of the catalog, quoted, so a tampered model row cannot inject SQL."""
     feature = FeaturePreprocessing("monetary", 390.0, 5.0, 2500.0, "log1p", 6.2, 1.1)
     scoring = scoring_sql(Preprocessing([feature]), np.array([[0.5], [-1.25]]))

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from tasks.bands import bands_of, load_bands
+from tasks.report.bands import bands_of, load_bands
 from tasks.errors import ConfigurationError, SegmentsError
-from tasks.insights import compute_conversion_by_band, read_conversion, read_movements
+from tasks.report.insights import compute_conversion_by_band, read_conversion, read_movements
 from tasks.settings import PROJECT_ROOT
 from tests.browser import ensure_chromium, screenshot
 
@@ -225,8 +225,8 @@ def sample_runs(engine) -> Iterator[dict]:
     from prefect.testing.utilities import prefect_test_harness
 
     from flows.nightly import nightly_segmentation
-    from tasks.database import is_embedded
-    from tasks.load import load_customers_file
+    from tasks.db.server import is_embedded
+    from tasks.load.customers_file import load_customers_file
     from tasks.parameters import RunParameters
     from tasks.settings import SAMPLE_DATA, get_settings
 
@@ -356,7 +356,7 @@ def test_report_reads_well_in_chromium(sample_runs):
 
 
 def test_report_of_a_failed_run_is_refused(clean_db):
-    from tasks.report_html import write_run_report
+    from tasks.report.html import write_run_report
 
     with clean_db.begin() as connection:
         run_id = insert_run(connection, status="failed")
@@ -365,7 +365,7 @@ def test_report_of_a_failed_run_is_refused(clean_db):
 
 
 def test_report_of_a_run_that_published_nothing_says_so(clean_db, tmp_path):
-    from tasks.report_html import write_run_report
+    from tasks.report.html import write_run_report
 
     with clean_db.begin() as connection:  # e.g. a dry run: succeeded, nothing published, no model stored
         run_id = connection.scalar(sa.text(

@@ -12,9 +12,9 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from tasks.extract import SPEND_COLUMNS
-from tasks.generate import FIRST_CUSTOMER_ID, PLAUSIBLE_BIRTH_YEAR_FROM, generate_customers
-from tasks.load import TABLE_COLUMNS
+from tasks.extract.customers import SPEND_COLUMNS
+from tasks.load.generate import FIRST_CUSTOMER_ID, PLAUSIBLE_BIRTH_YEAR_FROM, generate_customers
+from tasks.load.customers_file import TABLE_COLUMNS
 from tasks.settings import PROJECT_ROOT
 
 

@@ -1,5 +1,5 @@
 -- Snapshot the source into the run's next extract table, in the canonical contract and vocabulary; the
--- caller swaps it in for the previous run's (tasks/extract.py). One CREATE TABLE AS, in the source's order
+-- caller swaps it in for the previous run's (tasks/extract/customers.py). One CREATE TABLE AS, in the source's order
 -- (later stages that need an order ask for it): it writes through PostgreSQL's bulk path, which at ten
 -- million customers took less time alone than two INSERT ... SELECT sharing the work on two connections,
 -- and it leaves the other core to the source contract's suite, which runs at the same time.
@@ -8,7 +8,7 @@
 -- columns and types whatever the platform's (a no-op where they are the same), and its record_hash and
 -- spend_total computed from those (source.customer_record_hash, source.customer_spend_total, as
 -- source.customers computes its own). Parameters: education_labels,
--- marital_status_labels: JSON objects of label -> canonical label (tasks/extract.py canonical_labels): the
+-- marital_status_labels: JSON objects of label -> canonical label (tasks/extract/customers.py canonical_labels): the
 -- vocabulary's labels in lower case and the usual ways of writing them. A label's canonical form is the
 -- vocabulary's for the label trimmed and in lower case, or else the label trimmed and in lower case; the
 -- label as found is looked up first, as lower(btrim()) on every customer would double the extract's time

@@ -1,6 +1,6 @@
 -- Put the run's new extract (sql/extract/customers_extract.sql) in the place of the previous run's, in
 -- the transaction that built it. The previous one is renamed, not dropped: dropping it here made the
--- commit wait for its files to be freed; tasks.sql.RetiredTables drops it meanwhile, off the run's path.
+-- commit wait for its files to be freed; tasks.db.sql.RetiredTables drops it meanwhile, off the run's path.
 -- (No format(): this file goes through the driver's parameter syntax.)
 DROP TABLE IF EXISTS segmentation_work.customers_extract_retired;  -- a leftover, normally dropped already
 ALTER TABLE segmentation_work.customers_extract RENAME TO customers_extract_retired;

@@ -1,11 +1,11 @@
 -- customer_features: one row per modelled customer of the current run, every feature of the catalog
--- (tasks/recipes.py FEATURE_CATALOG) defined once, here. Parameters:
+-- (tasks/features/recipes.py FEATURE_CATALOG) defined once, here. Parameters:
 --   as_of, snapshot_date         recency is shifted by the days between the source snapshot and as_of
 --   tenure_reference_date        tenure counts days from enrolment to this date (default as_of)
 --   age_reference_year           age = this year - birth year (default: the year of as_of)
 --   run_id                       customers quarantined by this run are left out
 --   first_row, end_row           the extract's rows this statement computes: a range of row addresses
---                                (tasks/sql.py page_ranges), so that several connections share the work
+--                                (tasks/db/sql.py page_ranges), so that several connections share the work
 -- Rows come in the extract's order; readers that need customer id order ask for it.
 SELECT
     e.customer_id,

@@ -2,7 +2,7 @@
 -- staged rows' totals per segment, name, tier, run and model (segmentation_work.staged_totals, built just
 -- before: sql/publish/staged_totals.sql). Uniqueness is the primary key of each staging partition (they
 -- hold disjoint ranges of ids), which the audit builds beside that scan and reports second
--- (tasks/publish.py). Parameters: run_id, model_version, expected_rows (customers that reached the model).
+-- (tasks/publish/write_audit_publish.py). Parameters: run_id, model_version, expected_rows (customers that reached the model).
 WITH staged_groups AS (
     SELECT segment_id, segment_name, tier, run_id, model_version, customers, non_finite
     FROM segmentation_work.staged_totals

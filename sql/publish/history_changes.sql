@@ -1,5 +1,5 @@
 -- The changes one staging partition brings to segmentation.segment_history, found before the publish
--- transaction (tasks/publish.py runs one statement per partition, at once on parallel connections; only
+-- transaction (tasks/publish/write_audit_publish.py runs one statement per partition, at once on parallel connections; only
 -- the pipeline's publish writes the history, and the run holds the pipeline's lock). One full join of the
 -- current history rows in the partition's range of ids with its staged rows finds every change at once: a
 -- current row to close (the customer moved segment or tier, or left: not staged) and a row to open (the

@@ -1,6 +1,6 @@
 -- One staging partition (one range of customer ids): the run's modelled customers
 -- (segmentation_work.customer_features) placed by the model in the database, with the model's named
--- segments, in segmentation.customer_segments' columns and types. tasks/scoring.py writes the model as the
+-- segments, in segmentation.customer_segments' columns and types. tasks/model/scoring.py writes the model as the
 -- select lists of three levels, each computed once per customer (OFFSET 0 keeps a level from being merged
 -- into the next, which would repeat it per use): s, the customer in the model's scaled space (scaled_0,
 -- scaled_1, ...); p, its squared norm (squared_norm) and, per centroid, |c|^2 - 2 x.c (partial_0, ...); n,
@@ -9,7 +9,7 @@
 -- time of an INSERT ... SELECT at millions of rows), and a table created and filled in one transaction
 -- skips the WAL on a server with wal_level minimal (the embedded one). sql/publish/staging_partition.sql
 -- then adds what the partition must share with customer_segments. The placeholders in braces are that
--- SQL, the partition (a name tasks/publish.py makes; sql/publish/staging_table.sql dropped an earlier
+-- SQL, the partition (a name tasks/publish/write_audit_publish.py makes; sql/publish/staging_table.sql dropped an earlier
 -- run's) and its range of ids (integers). Parameters: run_id, model_version, assigned_at, and the model's
 -- numbers. No sort: the partition's primary key is built after the load. Without autovacuum, here and
 -- once published: the run analyses the rows it writes, the next run replaces them, and an autovacuum busy

@@ -3,7 +3,7 @@
 -- handful: segment, name, tier, run, model), with the customers, those with a NaN or infinite feature, and
 -- per profiled feature its sum and the customers it is known for (means divide by those, as avg() does).
 -- One scan of ten million staged rows instead of two; it runs beside the builds of the partitions' primary
--- keys (tasks/publish.py audit). A work table, replaced by each audit and dropped by the next staging or
+-- keys (tasks/publish/write_audit_publish.py audit). A work table, replaced by each audit and dropped by the next staging or
 -- the publish. No parameters.
 DROP TABLE IF EXISTS segmentation_work.staged_totals;
 CREATE UNLOGGED TABLE segmentation_work.staged_totals WITH (autovacuum_enabled = false) AS

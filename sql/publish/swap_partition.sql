@@ -5,7 +5,7 @@
 -- already prove the range. Renamed from _staging_ to _published_, so the next run's staging names are free.
 -- The partitions they replace are renamed _retired_ (with their keys), not dropped: dropping them here
 -- made the commit, and the readers waiting on it, wait for their files to be freed (2.4 s at ten million
--- customers); tasks.sql.RetiredTables drops them during the next run, off its path.
+-- customers); tasks.db.sql.RetiredTables drops them during the next run, off its path.
 -- (No format(): this file goes through the driver's parameter syntax.)
 DO $$
 DECLARE

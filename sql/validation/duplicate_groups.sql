@@ -1,5 +1,5 @@
 -- Customers whose record repeats another's in every column but the id, with their group: the candidates
--- (customers who share a record hash with someone, tasks/duplicates.py) compared on every column.
+-- (customers who share a record hash with someone, tasks/validation/duplicates.py) compared on every column.
 -- Parameter: candidate_ids, an array the caller binds to a statement it never prepares: a constant of the
 -- plan, which PostgreSQL hashes and tests on each row of the scan before taking the row apart (0.9 s at ten
 -- million customers; a join with the ids took every row apart first, 5.6 s; a generic plan would compare

@@ -1,7 +1,7 @@
 -- Row-level checks on the run's extract: customers that fail any enabled check go to quarantine with
 -- every reason that applies, and their raw record. Parameters:
 --   run_id, as_of, earliest_enrolment, min_age, max_age
---   first_row, end_row: the extract's rows this statement checks, a range of row addresses (tasks/sql.py
+--   first_row, end_row: the extract's rows this statement checks, a range of row addresses (tasks/db/sql.py
 --                       page_ranges), so that several connections share the work
 --   check_<reason> (boolean): which checks run: those the run's recipe quarantines for, and of those, only the
 --                      ones whose expectations failed in GX's row-level suite (a check whose expectations

@@ -1,6 +1,6 @@
 """source_schema (SQL in 0001_source_schema.sql)."""
 
-from tasks.migrations import run_sql_beside
+from tasks.db.migrations import run_sql_beside
 
 revision = "0001"
 down_revision = None

@@ -1,6 +1,6 @@
 """segmentation_schema (SQL in 0002_segmentation_schema.sql)."""
 
-from tasks.migrations import run_sql_beside
+from tasks.db.migrations import run_sql_beside
 
 revision = "0002"
 down_revision = "0001"

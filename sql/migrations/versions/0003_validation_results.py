@@ -1,6 +1,6 @@
 """validation_results (SQL in 0003_validation_results.sql)."""
 
-from tasks.migrations import run_sql_beside
+from tasks.db.migrations import run_sql_beside
 
 revision = "0003"
 down_revision = "0002"

@@ -1,5 +1,5 @@
 -- Tables and privileges for campaign tools: segment history, the read-only consumer role.
--- The views (sql/views/) and scoring functions (sql/scoring/) are created after this file by 0004's
+-- The views (sql/views/) and scoring functions (sql/model/) are created after this file by 0004's
 -- revision script.
 
 CREATE TABLE IF NOT EXISTS segmentation.segment_history (

@@ -1,6 +1,6 @@
 """conversion_by_band and wilson_interval (SQL in 0005_conversion_by_band.sql)."""
 
-from tasks.migrations import run_sql_beside
+from tasks.db.migrations import run_sql_beside
 
 revision = "0005"
 down_revision = "0004"

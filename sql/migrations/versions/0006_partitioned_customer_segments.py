@@ -1,7 +1,7 @@
 """partitioned_customer_segments: customer_segments as a one-partition table whose partition publish swaps
 (SQL in 0006_partitioned_customer_segments.sql), then the view that read the old table re-pointed."""
 
-from tasks.migrations import run_sql_beside, run_sql_files
+from tasks.db.migrations import run_sql_beside, run_sql_files
 
 revision = "0006"
 down_revision = "0005"

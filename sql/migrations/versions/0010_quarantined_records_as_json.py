@@ -1,7 +1,7 @@
 """quarantined_records_as_json: the quarantine stores each customer's record as json (SQL in
 0010_quarantined_records_as_json.sql)."""
 
-from tasks.migrations import run_sql_beside
+from tasks.db.migrations import run_sql_beside
 
 revision = "0010"
 down_revision = "0009"

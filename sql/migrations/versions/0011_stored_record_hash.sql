@@ -1,8 +1,8 @@
--- Each customer's record hash, kept with the record: the search for repeated records (tasks/duplicates.py)
+-- Each customer's record hash, kept with the record: the search for repeated records (tasks/validation/duplicates.py)
 -- reads it rather than hashing every customer on every run (at ten million customers, 4.3 s to read it
 -- against 8.4-9.4 s to compute it). A stored generated column, so that every writer of source.customers
 -- (`segments load`, `segments generate`, a platform's own INSERTs) keeps it right; the extract copies it
--- with the rest of the row, and computes it for a mapped platform table (tasks/extract.py).
+-- with the rest of the row, and computes it for a mapped platform table (tasks/extract/customers.py).
 -- The hash is the XOR of each column's own hash function, seeded by its position (a NULL hashes as 0): a
 -- third of the time of hash_record_extended over a ROW of the six, which builds a record per customer. Two
 -- of the six are money (numeric, whose hash copies the value out of the row): with a third one (spend on
@@ -25,7 +25,7 @@ COMMENT ON FUNCTION source.customer_record_hash(numeric, integer, date, integer,
 -- The hash is the table's second column, after the id: the search reads both, and a column near the start of
 -- the row is found without walking the columns before it (reading it as the last column took 5.4 s at ten
 -- million customers, as the second 4.3 s). A column can only be added last, so the table is built anew, with
--- its rows, comments and index; the extract (whose columns begin with the source's, tasks/extract.py) too.
+-- its rows, comments and index; the extract (whose columns begin with the source's, tasks/extract/customers.py) too.
 DO $$
 DECLARE
     described record;

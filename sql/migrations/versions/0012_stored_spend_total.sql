@@ -4,7 +4,7 @@
 -- Double precision, the type the features compute in: the conversion is paid once, as the row is written.
 -- A stored generated column, as record_hash is (0011_stored_record_hash.sql): every writer of
 -- source.customers keeps it right, the extract copies it with the rest of the row and computes it for a
--- mapped platform table (tasks/extract.py). NULL when an amount is unknown, as the sum was. The last
+-- mapped platform table (tasks/extract/customers.py). NULL when an amount is unknown, as the sum was. The last
 -- column: adding it rewrites the table once, keeping its rows, comments and index, and the features find it
 -- right after the last column they read.
 CREATE OR REPLACE FUNCTION source.customer_spend_total(spend_wines numeric, spend_fruits numeric,

@@ -19,7 +19,7 @@ from sqlalchemy.engine import Engine
 
 from tasks.errors import MigrationError
 from tasks.settings import PROJECT_ROOT
-from tasks.sql import driver_connection
+from tasks.db.sql import driver_connection
 
 MIGRATIONS_DIR = PROJECT_ROOT / "sql" / "migrations"
 MIGRATION_LOCK_KEY = 7_204_117_001  # advisory-lock key shared by every process of this project

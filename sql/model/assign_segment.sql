@@ -1,4 +1,4 @@
--- In-database scoring: place a customer with the ACTIVE model, exactly as tasks/model.py does in Python.
+-- In-database scoring: place a customer with the ACTIVE model, exactly as tasks/model/kmeans.py does in Python.
 -- Per feature (segmentation.models.preprocessing, in centroid column order):
 --   scaled = (transform(clip(coalesce(x, impute_value), cap_low, cap_high)) - offset) / divisor
 -- (a null cap is no bound; log takes max(x, smallest normal double), log1p max(x, 0)); then the nearest

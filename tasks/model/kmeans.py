@@ -30,7 +30,7 @@ from sklearn.utils import check_random_state
 from threadpoolctl import threadpool_limits
 
 from tasks.errors import ConfigurationError
-from tasks.recipes import Recipe
+from tasks.features.recipes import Recipe
 
 SILHOUETTE_WORKING_MEMORY_MB = 128
 MODEL_THREADS = min(os.cpu_count() or 1, 4)  # k candidates fitted at once

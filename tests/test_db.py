@@ -9,10 +9,10 @@ import pytest
 import sqlalchemy as sa
 from conftest import reset_schemas
 
-from tasks.database import EmbeddedPostgres, mask_url, normalise_url
+from tasks.db.server import EmbeddedPostgres, mask_url, normalise_url
 from tasks.errors import ConfigurationError, MigrationError
-from tasks.load import load_customers_file
-from tasks.migrations import MIGRATIONS_DIR, current_revision, head_revision, upgrade_schema
+from tasks.load.customers_file import load_customers_file
+from tasks.db.migrations import MIGRATIONS_DIR, current_revision, head_revision, upgrade_schema
 
 
 def test_passwords_are_masked_and_the_driver_is_psycopg():
@@ -46,7 +46,7 @@ def test_a_failing_migration_rolls_back_and_is_named(engine, tmp_path):
     (migrations / "versions" / "9999_broken.sql").write_text(
         "CREATE TABLE segmentation.half_done (id int);\nSELECT no_such_function();\n")
     (migrations / "versions" / "9999_broken.py").write_text(
-        "from tasks.migrations import run_sql_beside\n\nrevision = '9999'\n"
+        "from tasks.db.migrations import run_sql_beside\n\nrevision = '9999'\n"
         f"down_revision = {head!r}\n\n\ndef upgrade() -> None:\n    run_sql_beside(__file__)\n")
 
     with pytest.raises(MigrationError, match=r"migration 9999 \(9999_broken.sql\) failed and was rolled back"):

@@ -9,8 +9,8 @@ from datetime import date, datetime
 import numpy as np
 import sqlalchemy as sa
 
-from tasks.model import Preprocessing
-from tasks.segments import SegmentLabel
+from tasks.model.kmeans import Preprocessing
+from tasks.model.segments import SegmentLabel
 
 
 @dataclass

@@ -19,8 +19,8 @@ from pathlib import Path
 import numpy as np
 from sqlalchemy.engine import Engine
 
-from tasks.extract import EXTRACT_TABLE
-from tasks.sql import estimated_rows, read_sql, stream_arrays
+from tasks.extract.customers import EXTRACT_TABLE
+from tasks.db.sql import estimated_rows, read_sql, stream_arrays
 
 HASHED_PAIR = np.dtype([("record_hash", "<i8"), ("customer_id", "<i8")])
 PAIRS_PER_FILE = 1_000_000  # 16 MB of pairs, sorted at once

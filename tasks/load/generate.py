@@ -22,7 +22,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from tasks.errors import ConfigurationError
-from tasks.load import (
+from tasks.load.customers_file import (
     TABLE_COLUMNS,
     Vocabulary,
     convert_chunk,
@@ -33,7 +33,7 @@ from tasks.load import (
     sniff_delimiter,
 )
 from tasks.settings import SAMPLE_DATA
-from tasks.sql import copy_in_arrays, read_sql, vacuum_after_load
+from tasks.db.sql import copy_in_arrays, read_sql, vacuum_after_load
 
 MIN_CUSTOMERS, MAX_CUSTOMERS = 1, 50_000_000
 GENERATE_CHUNK_ROWS = 100_000
@@ -198,11 +198,11 @@ def generate_customers(engine: Engine, customers: int, *, seed: int = 7, chunk_r
             ":rows) RETURNING load_id"),
             {"file": f"generated:{customers}", "sha": hashlib.sha256(recipe.encode()).hexdigest(),
              "currency": profile.currency, "snapshot": snapshot, "rows": customers})
-        connection.exec_driver_sql(read_sql("generate/generated_tables.sql"))
+        connection.exec_driver_sql(read_sql("load/generated_tables.sql"))
         connection.execute(sa.text("INSERT INTO generated_labels (field, code, canonical, raw) "
                                    "VALUES (:field, :code, :canonical, :raw)"),
                            labels[["field", "code", "canonical", "raw"]].to_dict("records"))
-        insert = read_sql("generate/insert_customers.sql")
+        insert = read_sql("load/insert_customers.sql")
         written = missing = odd_years = 0
         while written < customers:
             size = min(chunk_rows, customers - written)

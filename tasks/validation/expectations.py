@@ -12,9 +12,9 @@ column, 9.8 s with lists; with every row-level expectation one of these, the scr
 from 5.7 s to 4.3-5.1 s. With result_format SUMMARY the rule's expectations add a sample of the rows that
 break it, each with the values that break it (for one column, the values, as GX's column expectations
 list them), looked for only where the count found some: a suite of these runs in one pass, its samples
-included (tasks.validate.run_suite).
+included (tasks.validation.suites.run_suite).
 
-Importing this module registers the expectations and their metrics with GX (tasks.validate imports it
+Importing this module registers the expectations and their metrics with GX (tasks.validation.suites imports it
 with GX).
 """
 

@@ -22,9 +22,9 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, PercentFormatter
 from sqlalchemy.engine import Engine
 
-from tasks.bands import BandsConfig, compact_number
-from tasks.insights import CHANNELS, DIAGNOSTICS_SAMPLE, SEGMENT_DIMENSION, SPEND_CATEGORIES, RunInsights, gather_insights, highlights
-from tasks.report import format_amount
+from tasks.report.bands import BandsConfig, compact_number
+from tasks.report.insights import CHANNELS, DIAGNOSTICS_SAMPLE, SEGMENT_DIMENSION, SPEND_CATEGORIES, RunInsights, gather_insights, highlights
+from tasks.report.summary import format_amount
 
 SECTIONS = {"summary": "Summary", "segments": "Segment profiles", "conversion": "Conversion analysis",
             "diagnostics": "Cluster diagnostics", "methods": "How the numbers are computed"}

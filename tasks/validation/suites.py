@@ -27,14 +27,14 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from tasks.database import PARALLEL_PARTS, BackgroundJobs, concurrently
-from tasks.duplicates import candidate_duplicate_ids
+from tasks.db.server import PARALLEL_PARTS, BackgroundJobs, concurrently
+from tasks.validation.duplicates import candidate_duplicate_ids
 from tasks.errors import ConfigurationError, ValidationFailedError
-from tasks.extract import EXTRACT_TABLE, SourceMapping
-from tasks.recipes import Recipe
-from tasks.runs import last_successful_run
+from tasks.extract.customers import EXTRACT_TABLE, SourceMapping
+from tasks.features.recipes import Recipe
+from tasks.pipeline.record import last_successful_run
 from tasks.settings import PROJECT_ROOT
-from tasks.sql import analyze_for_planning, driver_connection, execute_by_page_ranges, read_sql
+from tasks.db.sql import analyze_for_planning, driver_connection, execute_by_page_ranges, read_sql
 
 
 EXPECTATIONS_DIR = PROJECT_ROOT / "expectations"
@@ -118,11 +118,11 @@ class DataDocs(BackgroundJobs):
     """A run's Great Expectations Data Docs site (`directory`/index.html) and the GX stores beside it.
 
     Each suite's pages are built in a background thread while the run goes on: a build renders GX's page
-    templates (compiled once per process, tasks/gx_views.py), about 0.2 s of Python per suite whatever the
+    templates (compiled once per process, tasks/validation/data_docs_views.py), about 0.2 s of Python per suite whatever the
     number of customers, that no stage needs. The index, which lists every suite of every run kept (its build reads them all: 1.9 s with
     124 stored results), is built once per run, after the run's suites (`build_index`, or else by `wait`),
     once the validations beyond each suite's newest `keep_runs` are deleted (`prune`). One thread, so builds
-    of the one site never overlap (tasks.database.BackgroundJobs: `wait()` returns once every build submitted
+    of the one site never overlap (tasks.db.server.BackgroundJobs: `wait()` returns once every build submitted
     has finished, and raises the first one's error; leaving a `with` block waits too).
     """
 
@@ -187,7 +187,7 @@ def _gx_context(docs_dir: Path | None):
         warnings.simplefilter("ignore")
         import great_expectations as gx  # noqa: PLC0415 (slow import, only when validating)
 
-        import tasks.gx_expectations  # noqa: F401, PLC0415 (registers our expectations with GX)
+        import tasks.validation.expectations  # noqa: F401, PLC0415 (registers our expectations with GX)
         from great_expectations.data_context.types.base import (  # noqa: PLC0415
             DataContextConfig,
             InMemoryStoreBackendDefaults,
@@ -205,12 +205,12 @@ def _gx_context(docs_dir: Path | None):
         config.data_docs_sites = {"local": {
             "class_name": "SiteBuilder",
             "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(docs_dir)},
-            # GX's views, on templates compiled once per process (tasks/gx_views.py); no profiling section:
+            # GX's views, on templates compiled once per process (tasks/validation/data_docs_views.py); no profiling section:
             # the pipeline stores no profiling results for it to list.
             "site_index_builder": {"class_name": "DefaultSiteIndexBuilder", "view": {
-                "module_name": "tasks.gx_views", "class_name": "CachedJinjaIndexPageView"}},
+                "module_name": "tasks.validation.data_docs_views", "class_name": "CachedJinjaIndexPageView"}},
             "site_section_builders": {
-                **{section: {"view": {"module_name": "tasks.gx_views", "class_name": "CachedJinjaPageView"}}
+                **{section: {"view": {"module_name": "tasks.validation.data_docs_views", "class_name": "CachedJinjaPageView"}}
                    for section in ("expectations", "validations")},
                 "profiling": "False"}}}
     context = gx.get_context(project_config=config, mode="ephemeral")
@@ -259,7 +259,7 @@ def run_suite(engine: Engine, *, suite_name: str, schema: str, table: str, param
     GX bundles the suite's counts into one aggregate query per table, but fetches failing-value samples
     with one query per expectation, which for GX's map expectations is a full scan for each that holds.
     A suite without them is run once, with result_format SUMMARY: our list expectations ask for samples only
-    where their count found rows (tasks/gx_expectations.py). A suite with them is screened with
+    where their count found rows (tasks/validation/expectations.py). A suite with them is screened with
     BOOLEAN_ONLY first. Either way a second, SUMMARY pass runs over the expectations that failed without
     their detail (or the ones their meta.explained_by names), for their counts and samples. Data Docs show
     every expectation, and then the failures' detail where it took a second pass.

@@ -18,14 +18,14 @@ from functools import partial
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from tasks import registry
-from tasks.database import PARALLEL_PARTS, in_parallel
+from tasks.model import registry
+from tasks.db.server import PARALLEL_PARTS, in_parallel
 from tasks.errors import AuditFailedError
-from tasks.features import FEATURES_TABLE
-from tasks.registry import StoredModel
-from tasks.scoring import scoring_sql
-from tasks.segments import SPEND_WINDOW_YEARS
-from tasks.sql import (
+from tasks.features.compute import FEATURES_TABLE
+from tasks.model.registry import StoredModel
+from tasks.model.scoring import scoring_sql
+from tasks.model.segments import SPEND_WINDOW_YEARS
+from tasks.db.sql import (
     WORK_SCHEMA,
     analyze_for_planning,
     estimated_rows,
@@ -35,7 +35,7 @@ from tasks.sql import (
     table_columns,
     without_parallel_workers,
 )
-from tasks.train import Assignment
+from tasks.model.train import Assignment
 
 STAGING_TABLE = f"{WORK_SCHEMA}.customer_segments_staging"
 STAGED_TOTALS = f"{WORK_SCHEMA}.staged_totals"  # the audit's sums of the staged rows, which the profiles read
@@ -54,7 +54,7 @@ def stage(engine: Engine, model: StoredModel, run_id: int, assigned_at: datetime
     """A new staging table with every modelled customer of the run placed by `model`; returns the rows staged.
 
     The customers are placed in the database: the model's preprocessing and centroids become SQL
-    expressions (tasks/scoring.py) over segmentation_work.customer_features, and the staged rows are
+    expressions (tasks/model/scoring.py) over segmentation_work.customer_features, and the staged rows are
     assembled there with the model's named segments (sql/publish/stage_assignments.sql), so no customer
     crosses the wire. The ids are split into `parts` ranges, each staged at once by its own connection into
     its own partition (one statement keeps one core busy), created by CREATE TABLE AS (PostgreSQL's bulk

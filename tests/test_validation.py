@@ -10,15 +10,15 @@ import jinja2
 import pytest
 import sqlalchemy as sa
 
-from tasks import duplicates
-from tasks.duplicates import candidate_duplicate_ids
+from tasks.validation import duplicates
+from tasks.validation.duplicates import candidate_duplicate_ids
 from tasks.errors import ConfigurationError, ValidationFailedError
-from tasks.extract import SPEND_COLUMNS, SourceMapping, extract_customers
-from tasks.load import load_customers_file
-from tasks.recipes import load_recipe
-from tasks.runs import finish_run, start_run, update_run
-from tasks.sql import read_sql
-from tasks.validate import (
+from tasks.extract.customers import SPEND_COLUMNS, SourceMapping, extract_customers
+from tasks.load.customers_file import load_customers_file
+from tasks.features.recipes import load_recipe
+from tasks.pipeline.record import finish_run, start_run, update_run
+from tasks.db.sql import read_sql
+from tasks.validation.suites import (
     EXPECTATIONS_DIR,
     SAMPLE_SIZE,
     DataDocs,
@@ -257,7 +257,7 @@ def test_list_uniqueness_counts_each_repeat_once_and_skips_rows_with_a_null(clea
     (tmp_path / "pairs.json").write_text(json.dumps({"name": "pairs", "meta": {"severity": "contract"}, "expectations": [
         {"type": "expect_column_list_values_to_be_unique", "kwargs": {"column_list": ["a", "b"]}},
         {"type": "expect_column_list_values_to_be_unique", "kwargs": {"column_list": ["b"]}}]}))
-    monkeypatch.setattr("tasks.validate.EXPECTATIONS_DIR", tmp_path)
+    monkeypatch.setattr("tasks.validation.suites.EXPECTATIONS_DIR", tmp_path)
     try:
         outcomes = run_suite(clean_db, suite_name="pairs", schema="scratch", table="pairs", parameters={}, docs=None)
     finally:

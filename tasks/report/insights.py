@@ -17,11 +17,11 @@ from sklearn.decomposition import PCA
 from sklearn.metrics import silhouette_samples
 from sqlalchemy.engine import Engine
 
-from tasks import registry
-from tasks.bands import BandsConfig, bands_of
+from tasks.model import registry
+from tasks.report.bands import BandsConfig, bands_of
 from tasks.errors import SegmentsError
-from tasks.report import format_amount
-from tasks.sql import copy_out_frame, quote_identifier, read_sql
+from tasks.report.summary import format_amount
+from tasks.db.sql import copy_out_frame, quote_identifier, read_sql
 
 SEGMENT_DIMENSION = "segment"
 SPEND_CATEGORIES = ("wines", "fruits", "meat", "fish", "sweets", "gold")

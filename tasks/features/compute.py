@@ -11,10 +11,10 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from tasks.database import PARALLEL_PARTS, in_parallel
-from tasks.extract import EXTRACT_TABLE
-from tasks.recipes import FEATURE_CATALOG, Recipe
-from tasks.sql import (
+from tasks.db.server import PARALLEL_PARTS, in_parallel
+from tasks.extract.customers import EXTRACT_TABLE
+from tasks.features.recipes import FEATURE_CATALOG, Recipe
+from tasks.db.sql import (
     analyze_for_planning,
     page_ranges,
     quote_identifier,
@@ -42,7 +42,7 @@ def compute_features(engine: Engine, recipe: Recipe, *, as_of: date, snapshot_da
     returns how many. The table has no key (sql/migrations/versions/0009_features_without_key.sql): the
     source contract proved the ids unique.
 
-    The previous run's table is retired (tasks.sql.RetiredTables drops it) for a new, empty one. The extract
+    The previous run's table is retired (tasks.db.sql.RetiredTables drops it) for a new, empty one. The extract
     is split into `parts` ranges of pages, each computed at once by its own connection (one statement keeps
     one core busy) into its own table by CREATE TABLE AS, PostgreSQL's bulk write path (writing 4.9 million
     rows alone: 1.7 s against 2.7 s by INSERT ... SELECT), which then inherits customer_features: readers of
@@ -93,7 +93,7 @@ def read_features(engine: Engine, columns: list[str] | None = None,
                   seed: int = 0, modelled: int | None = None) -> pd.DataFrame:
     """The run's (committed) features, ordered by customer id (the same data always gives the same result).
 
-    Read through ADBC into float64 arrays (tasks.sql.read_arrays): memory is the arrays themselves.
+    Read through ADBC into float64 arrays (tasks.db.sql.read_arrays): memory is the arrays themselves.
     `columns` (default: all) limits what is read; missing income arrives as NaN. With `sample`, a run of
     more customers reads about that many: those whose id hashes (with `seed`) into the matching share of
     the hash range, so the same customers give the same sample whatever the table's order. `modelled` is

@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from sqlalchemy.engine import Engine
 
 from tasks.errors import ConfigurationError, NoSourceDataError
-from tasks.sql import analyze_for_planning, quote_identifier, quote_table, read_sql, table_columns
+from tasks.db.sql import analyze_for_planning, quote_identifier, quote_table, read_sql, table_columns
 
 SOURCE_COLUMNS = [
     "customer_id", "birth_year", "education", "marital_status", "income", "kids_home", "teens_home",

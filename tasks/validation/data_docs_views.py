@@ -4,7 +4,7 @@ GX builds a new Jinja environment for every page view it creates (one per site s
 each build of a run's pages parsed and compiled the same 34 templates again: 0.43 s of a 0.65 s build,
 three or four builds a run. These views share a bytecode cache (Jinja's own mechanism: a template whose
 source changed is compiled anew), so only a process's first build compiles. The site configuration in
-tasks/validate.py names them; importing GX's views is deferred to the build, like GX itself.
+tasks/validation/suites.py names them; importing GX's views is deferred to the build, like GX itself.
 """
 
 from __future__ import annotations

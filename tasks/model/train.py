@@ -8,7 +8,7 @@ from datetime import date
 import numpy as np
 import pandas as pd
 
-from tasks.model import (
+from tasks.model.kmeans import (
     Preprocessing,
     assign_nearest,
     feature_baseline,
@@ -19,9 +19,9 @@ from tasks.model import (
     select_k,
     training_rows,
 )
-from tasks.recipes import Recipe
-from tasks.registry import StoredModel
-from tasks.segments import cluster_summary, label_segments, match_clusters
+from tasks.features.recipes import Recipe
+from tasks.model.registry import StoredModel
+from tasks.model.segments import cluster_summary, label_segments, match_clusters
 
 
 @dataclass(frozen=True)
@@ -74,7 +74,7 @@ def decide_mode(requested: str, active: StoredModel | None, features: pd.DataFra
 @dataclass
 class Assignment:
     """A model and the places it gives the customers of the frame it saw (the run's sample of features:
-    every customer is placed again in the database when the run is staged, tasks/publish.py)."""
+    every customer is placed again in the database when the run is staged, tasks/publish/write_audit_publish.py)."""
 
     model: StoredModel
     labels: np.ndarray  # cluster index per customer, aligned with the feature frame

@@ -15,7 +15,7 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from tasks.database import BackgroundJobs, in_parallel
+from tasks.db.server import BackgroundJobs, in_parallel
 from tasks.errors import ConfigurationError
 from tasks.settings import PROJECT_ROOT
 
@@ -159,7 +159,7 @@ def drop_retired_tables(engine: Engine) -> list[str]:
 
 
 class RetiredTables(BackgroundJobs):
-    """Drops retired work tables in a background thread whenever `drop()` is called (tasks.database.BackgroundJobs:
+    """Drops retired work tables in a background thread whenever `drop()` is called (tasks.db.server.BackgroundJobs:
     leaving the `with` block waits for the drops)."""
 
     def __init__(self, engine: Engine) -> None:

@@ -1,6 +1,6 @@
 """A stored model's nearest-centroid assignment as SQL expressions, to place every customer in the database.
 
-Per feature, as tasks/model.py does it: impute -> cap -> transform (log / log1p) -> (x - offset) / divisor;
+Per feature, as tasks/model/kmeans.py does it: impute -> cap -> transform (log / log1p) -> (x - offset) / divisor;
 then, per centroid c, |c|^2 - 2 x.c (the expansion tasks/model.assign_nearest uses; |x|^2 is the same for
 every centroid, so it is added once, to the least). The model's numbers are bound parameters; the only
 names in the SQL are the model's features, checked against the feature catalog and quoted.
@@ -13,11 +13,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from tasks.errors import ConfigurationError
-from tasks.model import Preprocessing
-from tasks.recipes import FEATURE_CATALOG
-from tasks.sql import quote_identifier
+from tasks.model.kmeans import Preprocessing
+from tasks.features.recipes import FEATURE_CATALOG
+from tasks.db.sql import quote_identifier
 
-SMALLEST_NORMAL = float(np.finfo("float64").tiny)  # log's floor, as in tasks/model.py
+SMALLEST_NORMAL = float(np.finfo("float64").tiny)  # log's floor, as in tasks/model/kmeans.py
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from tasks.errors import InputFileError
-from tasks.sql import vacuum_after_load
+from tasks.db.sql import vacuum_after_load
 
 log = logging.getLogger(__name__)
 

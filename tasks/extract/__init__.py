@@ -1,0 +1,1 @@
+"""Stage 1, extract: snapshot the customers to segment from the (mapped) source table."""
