@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import sqlalchemy as sa
+from psycopg import sql as pgsql
 from sqlalchemy.engine import Engine
 
 from tasks.db.server import BackgroundJobs, in_parallel
@@ -42,6 +43,36 @@ def quote_table(qualified: str, what: str = "table") -> str:
     if len(parts) > 2:
         raise ConfigurationError(f"{what} {qualified!r} must be TABLE or SCHEMA.TABLE")
     return ".".join(quote_identifier(part, what) for part in parts)
+
+
+def identifier(qualified: str, what: str = "identifier") -> pgsql.Identifier:
+    """A validated NAME or SCHEMA.NAME as psycopg's Identifier: the one way a name enters SQL text."""
+    parts = qualified.split(".")
+    if len(parts) > 2:
+        raise ConfigurationError(f"{what} {qualified!r} must be NAME or SCHEMA.NAME")
+    for part in parts:
+        quote_identifier(part, what)
+    return pgsql.Identifier(*parts)
+
+
+SqlPart = str | pgsql.Composable
+
+
+def sql_file(relative_path: str, **parts: SqlPart) -> str:
+    """The statement in sql/<relative_path> with its {name} placeholders filled.
+
+    The one convention of every SQL file: values are psycopg's %(name)s, bound when the statement runs;
+    {name} stands for what cannot be bound. A str given for it is a name (validated, then quoted as an
+    identifier); a fragment is a psycopg.sql Composable built the same way (never formatted text)."""
+    template = pgsql.SQL(read_sql(relative_path))
+    filled = {name: identifier(part) if isinstance(part, str) else part for name, part in parts.items()}
+    return template.format(**filled).as_string(None)
+
+
+def run_sql_file(connection: sa.Connection, relative_path: str, params: dict[str, Any] | None = None,
+                 **parts: SqlPart) -> sa.CursorResult:
+    """Execute sql/<relative_path> (see sql_file) with `params` bound."""
+    return connection.exec_driver_sql(sql_file(relative_path, **parts), params or {})
 
 
 def driver_connection(connection: sa.Connection):  # -> psycopg.Connection
