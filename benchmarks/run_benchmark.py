@@ -1,8 +1,8 @@
 """Benchmark the pipeline at N customers against the raw I/O floor and a naive pandas baseline.
 
 For each size: generate N customers (`tasks.load.generate`), run the pipeline twice (retrain, then
-reassign) by calling the plain functions of tasks/ in the order flows/nightly.py uses (no Prefect:
-its API server would share the two cores and blur the stage timings), then time the floor and,
+reassign) through tasks.pipeline.stages.run_pipeline, the run the flow makes, with each stage timed
+(no Prefect: its API server would share the two cores and blur the stage timings), then time the floor and,
 up to --baseline-max customers, the naive baseline. Per stage: seconds, rows/s and peak RSS of this
 process (sampled from /proc/self/statm every 50 ms). Writes results.csv and results.md.
 
@@ -33,7 +33,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
-from datetime import date, datetime, timezone
+from datetime import datetime, timezone
 from pathlib import Path
 from statistics import median
 from typing import TypeVar
@@ -48,7 +48,7 @@ RESULT_COLUMNS = ["size", "scenario", "stage", "seconds", "rows", "rows_per_seco
 ALONGSIDE = " (alongside)"
 # Validation (the target: under 30% of a run's time): the validate stage plus the suites that run alongside
 # other stages, counted in full as if they did not overlap (an upper bound of the share).
-VALIDATION_STAGES = ("validate", "source-contract" + ALONGSIDE, "features-suite" + ALONGSIDE)
+VALIDATION_STAGES = ("validate", "check-source-contract" + ALONGSIDE)
 # The same reassign without validation, run right after each reassign's floor: what validation costs the run
 # is the difference (its share measured, between the bounds above).
 UNVALIDATED = "reassign, not validated"
@@ -231,109 +231,40 @@ class Meter:
                            cpu_seconds=None if None in cpu or not cpu else sum(cpu), repeat=self.repeat)
 
 
-# -- the pipeline, stage by stage, as flows/nightly.py runs it ---------------------------------------------
+# -- the pipeline: tasks.pipeline.stages.run_pipeline, each stage timed by the meter -----------------------
+class MeterCalls:
+    """The pipeline's stages timed by a meter (tasks.pipeline.stages.StageCalls)."""
+
+    def __init__(self, meter: Meter) -> None:
+        self.meter = meter
+
+    def run(self, name: str, work: Callable[[], Result], run_id: int | None = None) -> Result:
+        with self.meter.stage(name):
+            return work()
+
+    def start(self, name: str, work: Callable[[], Result], run_id: int | None = None):  # noqa: ANN201
+        from tasks.pipeline.stages import DirectCalls
+
+        return DirectCalls().start(name, self.meter.alongside(name, work))
+
+
 def run_pipeline(engine, settings, meter: Meter, mode: str, validated: bool = True) -> int:
-    """One run of the nightly pipeline without Prefect; returns the customers published.
+    """One run of the nightly pipeline without Prefect (its API server would share the two cores and blur
+    the stage timings), nor the HTML report; returns the customers published.
 
     Not `validated`: no suite runs and no customer is checked; the run sets aside the customers the last
     run quarantined (untimed), so that it models, places and publishes the same customers as a validated
     run would."""
-    from tasks.model import registry
-    from tasks.db.server import concurrently
-    from tasks.extract.customers import SourceMapping, extract_customers
-    from tasks.features.compute import compute_features, model_columns, read_features
-    from tasks.db.migrations import upgrade_schema
-    from tasks.publish.write_audit_publish import audit, now_utc, publish, stage
     from tasks.features.recipes import load_recipe
-    from tasks.report.summary import summarise_run
-    from tasks.pipeline.record import finish_run, pipeline_lock, start_run, update_run
-    from tasks.db.sql import RetiredTables
-    from tasks.model.train import RetrainPolicy, decide_mode, reassign, train_model
-    from tasks.validation.suites import (DataDocs, ValidationConfig, raise_on_contract_failures, store_outcomes,
-                                validate_features, validate_rows, validate_source_contract)
+    from tasks.pipeline import stages
+    from tasks.validation import ValidationConfig
 
-    recipe, mapping, config = load_recipe("default"), SourceMapping(), ValidationConfig()
-    docs = DataDocs(settings.state_dir / "data_docs", settings.data_docs_runs)
-    with meter.stage("prepare-database", rows=0):
-        upgrade_schema(engine)
-    with pipeline_lock(engine), docs, RetiredTables(engine) as retired:
-        run_id = start_run(engine, mode_requested=mode, recipe_name=recipe.name, parameters={"mode": mode},
-                           flow_run_id=None)
-
-        def check_source_contract() -> None:
-            contract = validate_source_contract(engine, mapping, config, docs)
-            store_outcomes(engine, run_id, contract)
-            raise_on_contract_failures(contract, "the source table")
-
-        def extract():
-            return extract_customers(engine, mapping, today=date.today())
-
-        # As in the flow: GX checks the source table's contract while the extract copies it.
-        with meter.stage("extract"):
-            if validated:
-                _, extracted = concurrently(meter.alongside("source-contract", check_source_contract), extract)
-            else:
-                extracted = extract()
-        retired.drop()  # as in the flow: the previous extract and published partitions, in the background
-        as_of = extracted.snapshot_date
-        update_run(engine, run_id, as_of=as_of, rows_extracted=extracted.rows)
-        if validated:
-            with meter.stage("validate"):
-                report = validate_rows(engine, run_id=run_id, recipe=recipe, config=config, as_of=as_of,
-                                       docs=docs, extracted=extracted.rows)
-                store_outcomes(engine, run_id, report.outcomes)
-            quarantined = report.quarantined
-        else:
-            quarantined = quarantine_as_last_run(engine, run_id)
-        update_run(engine, run_id, rows_quarantined=quarantined)
-        modelled = meter.size - quarantined
-        with meter.stage("build-features", rows=modelled):
-            modelled = compute_features(engine, recipe, as_of=as_of, snapshot_date=extracted.snapshot_date,
-                                        run_id=run_id)
-        # As in the flow: the model's sample of the features is read while GX checks them.
-        with meter.stage("read-sample", rows=min(modelled, recipe.training_sample)):
-            def read_sample():
-                return read_features(engine, model_columns(recipe), progress=throttled_progress("read features"),
-                                     sample=recipe.training_sample, seed=recipe.random_state, modelled=modelled)
-
-            if validated:
-                outcomes, features = concurrently(
-                    meter.alongside("features-suite", lambda: validate_features(engine, docs)), read_sample)
-                docs.build_index()  # as in the flow: after the run's last suite
-                store_outcomes(engine, run_id, outcomes)
-                raise_on_contract_failures(outcomes, "the computed features")
-            else:
-                features = read_sample()
-        retired.drop()  # as in the flow: the previous features
-        update_run(engine, run_id, rows_modelled=modelled)
-        with meter.stage("train-or-reassign", rows=modelled):
-            with engine.connect() as connection:
-                active = registry.read_active_model(connection)
-                next_id = registry.next_segment_id(connection)
-            decision = decide_mode(mode, active, features, recipe, as_of, RetrainPolicy())
-            update_run(engine, run_id, mode=decision.mode, mode_reasons=decision.reasons)
-            if decision.mode == "reassign":
-                assignment = reassign(features, active)
-            else:
-                assignment = train_model(features, recipe, as_of=as_of, previous=active, next_segment_id=next_id)
-                with engine.begin() as connection:
-                    registry.insert_candidate(connection, assignment.model, run_id)
-        update_run(engine, run_id, model_version=assignment.model.model_version)
-        with meter.stage("stage", rows=modelled):
-            stage(engine, assignment.model, run_id, now_utc())
-        with meter.stage("audit", rows=modelled):
-            audit(engine, run_id=run_id, model_version=assignment.model.model_version, expected_rows=modelled)
-        with meter.stage("publish", rows=modelled):
-            docs.wait()  # as in the flow: the Data Docs are complete before anything is published
-            published = publish(engine, run_id=run_id, assignment=assignment)
-        del features, assignment
-        update_run(engine, run_id, rows_published=published,
-                   timings={m.stage: round(m.seconds, 3) for m in meter.stages})
-        finish_run(engine, run_id, status="succeeded")
-        with meter.stage("report", rows=0):
-            summarise_run(engine, run_id)
-            retired.wait()  # timed: a drop still under way when the run ends is the run's time
-    return published
+    inputs = stages.RunInputs(
+        recipe=load_recipe("default"), mode=mode, validation=ValidationConfig() if validated else None,
+        data_docs_dir=settings.state_dir / "data_docs", data_docs_runs=settings.data_docs_runs,
+        unvalidated_quarantine=None if validated else quarantine_as_last_run)
+    result = stages.run_pipeline(engine, inputs, MeterCalls(meter), progress=throttled_progress)
+    return result.published
 
 
 def quarantine_as_last_run(engine, run_id: int) -> int:

@@ -3,7 +3,7 @@
 For each size: generate customers (tasks.load.generate), extract them, then time the three Great
 Expectations suites as the flow runs them (contract on the source, row-level on the extract with
 quarantine, features). The baseline, timed in the same process on the same data, is one SQL pass
-over the extract that evaluates the same row-level rules (tasks.validation.suites.quarantine_rows alone):
+over the extract that evaluates the same row-level rules (tasks.validation.quarantine.quarantine_rows alone):
 the ratio says what GX's per-expectation queries cost over the least the database must do.
 
     .venv/bin/python benchmarks/validation_benchmark.py --sizes 100000 1000000
@@ -31,14 +31,14 @@ from tasks.db.migrations import upgrade_schema  # noqa: E402
 from tasks.features.recipes import load_recipe  # noqa: E402
 from tasks.pipeline.record import finish_run, start_run  # noqa: E402
 from tasks.settings import get_settings  # noqa: E402
-from tasks.validation.suites import (  # noqa: E402
+from tasks.validation import (  # noqa: E402
     ValidationConfig,
-    _gx_context,
-    quarantine_rows,
     validate_features,
     validate_rows,
     validate_source_contract,
 )
+from tasks.validation.gx_runner import gx_context  # noqa: E402
+from tasks.validation.quarantine import quarantine_rows  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 COLUMNS = ["customers", "contract_s", "rows_s", "features_s", "validation_s", "validation_s_per_million",
@@ -98,7 +98,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
     parser.add_argument("--out", type=Path, default=HERE)
     args = parser.parse_args(argv)
-    _gx_context(None)  # import Great Expectations once, outside the timings
+    gx_context(None)  # import Great Expectations once, outside the timings
     rows = []
     with database(get_settings()) as engine:
         upgrade_schema(engine)

@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
+import inspect
 import logging
 import os
 import sys
+import types
 import warnings
+from collections.abc import Mapping
 from datetime import date
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Literal, Optional, Union, get_args, get_origin
 
 import typer
+from pydantic import ValidationError
+from pydantic.fields import FieldInfo
 from rich.console import Console
 from rich.table import Table
 
 from tasks.errors import SegmentsError
+from tasks.parameters import RunParameters
 from tasks.settings import PROJECT_ROOT, get_settings
 
 app = typer.Typer(help="Customer segmentation pipeline: PostgreSQL in, named segments and tiers out.",
@@ -33,17 +39,20 @@ def _quiet_third_party() -> None:
 
 
 def _prefect_environment() -> None:
-    # Keep Prefect's local state (ephemeral API database) inside the project's state directory; no
-    # telemetry (no outside network); a patient start for the ephemeral API on a busy 2-core machine.
-    os.environ.setdefault("PREFECT_HOME", str(get_settings().state_dir / "prefect"))
-    os.environ.setdefault("DO_NOT_TRACK", "1")
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
+    """Prefect's local state (the ephemeral API's database) inside the project's state directory."""
+    from flows.orchestration import use_prefect_base_environment  # noqa: PLC0415
+
+    use_prefect_base_environment(get_settings().state_dir / "prefect")
 
 
 def _fail(error: Exception) -> None:
     err_console.print(f"[bold red]error:[/] {error}")
     raise typer.Exit(code=1)
+
+
+def _invalid_parameters(error: ValidationError) -> SegmentsError:
+    return SegmentsError("invalid parameters: " + "; ".join(
+        f"{'.'.join(map(str, e['loc'])) or 'parameters'}: {e['msg']}" for e in error.errors()))
 
 
 @app.callback()
@@ -123,30 +132,50 @@ def generate(customers: Annotated[int, typer.Argument(help="How many customers (
                   f"snapshot {result.snapshot_date}) in {result.seconds:.1f}s ({result.rows_per_second:,.0f} rows/s)")
 
 
-@app.command()
-def run(mode: Annotated[str, typer.Option(help="auto, retrain or reassign.")] = "auto",
-        recipe: Annotated[str, typer.Option(help="Recipe name (default, reference-rfmlc) or file.")] = "default",
-        k: Annotated[Optional[int], typer.Option(help="Fix the number of segments.")] = None,
-        k_min: Annotated[Optional[int], typer.Option(help="Smallest k to consider.")] = None,
-        k_max: Annotated[Optional[int], typer.Option(help="Largest k to consider.")] = None,
-        as_of: Annotated[Optional[str], typer.Option(help="Feature date YYYY-MM-DD (default: source snapshot).")] = None,
-        max_quarantine_share: Annotated[float, typer.Option(help="Fail above this quarantined share.")] = 0.05,
-        duplicate_policy: Annotated[Optional[str], typer.Option(help="keep, keep_first or quarantine.")] = None,
-        dry_run: Annotated[bool, typer.Option(help="Validate, train and audit; publish nothing.")] = False,
-        lock_wait_seconds: Annotated[int, typer.Option(help="Wait this long for a running job.")] = 0,
-        ) -> None:
-    """Run the nightly-segmentation flow once (the bundled sample is loaded into an empty embedded database)."""
-    from pydantic import ValidationError  # noqa: PLC0415
+# -- `segments run`: one option per field of RunParameters, generated, so the two cannot drift -----------
+def _option_value_type(field_name: str, annotation: Any) -> tuple[Any, str | None]:
+    """The type typer parses a field's option as, and its metavar. Values are only parsed here (a Literal
+    also lists its choices); checking them is the model's job."""
+    if get_origin(annotation) in (Union, types.UnionType):
+        not_none = [member for member in get_args(annotation) if member is not type(None)]
+        annotation = not_none[0] if len(not_none) == 1 else annotation
+    if get_origin(annotation) is Annotated:
+        annotation = get_args(annotation)[0]
+    if get_origin(annotation) is Literal or annotation in (bool, int, float, str):
+        return annotation, None
+    if annotation is date:
+        return str, "YYYY-MM-DD"  # pydantic parses the text, as it does the API's
+    raise TypeError(f"RunParameters.{field_name}: no command-line option for a {annotation!r}; teach "
+                    "flows.cli._option_value_type the type")
 
-    from tasks.parameters import RunParameters  # noqa: PLC0415
 
+def _run_option(field_name: str, field: FieldInfo) -> inspect.Parameter:
+    """`segments run`'s option for one field. It defaults to None, "not given", so that the model's default
+    applies: the help only shows it."""
+    value_type, metavar = _option_value_type(field_name, field.annotation)
+    name = field_name.replace("_", "-")
+    declaration, shown_default = f"--{name}", (False if field.default is None else str(field.default))
+    if value_type is bool:
+        declaration, shown_default = f"--{name}/--no-{name}", (name if field.default else f"no-{name}")
+    option = typer.Option(declaration, help=field.description, metavar=metavar, show_default=shown_default)
+    return inspect.Parameter(field_name, inspect.Parameter.KEYWORD_ONLY, default=None,
+                             annotation=Annotated[Optional[value_type], option])
+
+
+def run_parameters_from_options(options: Mapping[str, object]) -> RunParameters:
+    """The run's parameters from `segments run`'s options: only those given, so every default is the model's."""
     try:
-        parameters = RunParameters(mode=mode, recipe=recipe, k=k, k_min=k_min, k_max=k_max, as_of=as_of,
-                                   max_quarantine_share=max_quarantine_share, duplicate_policy=duplicate_policy,
-                                   dry_run=dry_run, lock_wait_seconds=lock_wait_seconds)
+        return RunParameters.model_validate({name: value for name, value in options.items() if value is not None})
     except ValidationError as error:
-        _fail(SegmentsError("invalid parameters: " + "; ".join(
-            f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors())))
+        raise _invalid_parameters(error) from error
+
+
+def run(**options: object) -> None:
+    """Run the nightly-segmentation flow once (the bundled sample is loaded into an empty embedded database)."""
+    try:
+        parameters = run_parameters_from_options(options)
+    except SegmentsError as error:
+        _fail(error)
     _prefect_environment()
     from flows.nightly import nightly_segmentation  # noqa: PLC0415
 
@@ -156,24 +185,24 @@ def run(mode: Annotated[str, typer.Option(help="auto, retrain or reassign.")] = 
         _fail(error)
 
 
+run.__signature__ = inspect.Signature(  # type: ignore[attr-defined] (what typer reads the options from)
+    [_run_option(name, field) for name, field in RunParameters.model_fields.items()], return_annotation=None)
+app.command()(run)
+
+
 @app.command()
 def show() -> None:
     """Show the latest published segments."""
     from tasks.db.server import database  # noqa: PLC0415
     from tasks.db.migrations import upgrade_schema  # noqa: PLC0415
+    from tasks.report.insights import latest_reportable_run  # noqa: PLC0415
     from tasks.report.summary import summarise_run  # noqa: PLC0415
-
-    import sqlalchemy as sa  # noqa: PLC0415
 
     try:
         with database(get_settings()) as engine:
             upgrade_schema(engine)
             with engine.connect() as connection:
-                run_id = connection.scalar(sa.text(
-                    "SELECT max(run_id) FROM segmentation.pipeline_runs WHERE status = 'succeeded' "
-                    "AND rows_published > 0"))
-            if run_id is None:
-                _fail(SegmentsError("no segments published yet: run `segments run` first"))
+                run_id = latest_reportable_run(connection)
             console.print(summarise_run(engine, run_id).as_text())
     except SegmentsError as error:
         _fail(error)
@@ -211,8 +240,8 @@ def sql(query: Annotated[str, typer.Argument(help="A read-only SQL query.")]) ->
     import sqlalchemy as sa  # noqa: PLC0415
 
     try:
-        with database(get_settings()) as engine, engine.connect() as connection:
-            connection.exec_driver_sql("SET TRANSACTION READ ONLY")
+        with database(get_settings()) as engine, \
+                engine.connect().execution_options(postgresql_readonly=True) as connection:
             result = connection.execute(sa.text(query))
             table = Table(*result.keys())
             for row in result:
@@ -349,17 +378,13 @@ def trigger(param: Annotated[Optional[list[str]], typer.Option(
             timeout: Annotated[int, typer.Option(help="With --wait: give up after this many seconds.")] = 3600,
             ) -> None:
     """Create a run of a deployment with parameters, through the Prefect API (a worker executes it)."""
-    from pydantic import ValidationError  # noqa: PLC0415
-
     from flows.orchestration import parse_parameter_assignments  # noqa: PLC0415
-    from tasks.parameters import RunParameters  # noqa: PLC0415
 
     try:
         given = parse_parameter_assignments(param or [])
         RunParameters.model_validate(given)  # the server checks them too; this says what is wrong, locally
     except ValidationError as error:
-        _fail(SegmentsError("invalid parameters: " + "; ".join(
-            f"{'.'.join(map(str, e['loc'])) or 'parameters'}: {e['msg']}" for e in error.errors())))
+        _fail(_invalid_parameters(error))
     except SegmentsError as error:
         _fail(error)
     _prefect_api_environment()

@@ -47,18 +47,38 @@ def port_is_free(port: int) -> bool:
     return True
 
 
+def prefect_base_environment(home: Path) -> dict[str, str]:
+    """The settings every Prefect process of ours gets (`segments` commands, the tests, a local server's
+    processes): Prefect's state in `home`, no telemetry (no outside network), and a patient start for an
+    ephemeral API on a busy 2-core machine."""
+    return {
+        "PREFECT_HOME": str(home),
+        "DO_NOT_TRACK": "1",  # the SDK's own telemetry
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "180",
+    }
+
+
+def use_prefect_base_environment(home: Path) -> None:
+    """Give this process, and those it starts, prefect_base_environment where the variable is not set already.
+
+    Call it before Prefect is imported: Prefect reads its settings then. (This module imports Prefect only
+    inside functions, so the tests' conftest can import it first.)"""
+    for name, value in prefect_base_environment(home).items():
+        os.environ.setdefault(name, value)
+
+
 def prefect_environment(home: Path, port: int, base: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The environment for every Prefect process of one local installation (server, CLI, worker, runs)."""
+    """The environment for every Prefect process of one local installation (server, CLI, worker, runs):
+    prefect_base_environment, with the local server's address, database and CLI settings on top."""
     env = dict(os.environ if base is None else base)
+    env.update(prefect_base_environment(home))
     env.update(
-        PREFECT_HOME=str(home),
         PREFECT_PROFILES_PATH=str(home / "profiles.toml"),
         PREFECT_API_URL=f"http://127.0.0.1:{port}/api",
         PREFECT_SERVER_API_HOST="127.0.0.1",
         PREFECT_SERVER_API_PORT=str(port),
         PREFECT_SERVER_DATABASE_CONNECTION_URL=f"sqlite+aiosqlite:///{home}/prefect.db",
-        PREFECT_SERVER_ANALYTICS_ENABLED="false",
-        DO_NOT_TRACK="1",  # the SDK's own telemetry
         PREFECT_SERVER_UI_SHOW_PROMOTIONAL_CONTENT="false",
         PREFECT_CLI_PROMPT="false",
         PREFECT_CLI_COLORS="false",

@@ -16,9 +16,10 @@ import pytest
 
 _STATE = Path(os.environ.get("SEGMENTS_TEST_STATE_DIR", "/tmp")) / f"segments-tests-{os.getpid()}"
 os.environ["SEGMENTS_STATE_DIR"] = str(_STATE)
-os.environ.setdefault("PREFECT_HOME", str(_STATE / "prefect"))
-os.environ.setdefault("DO_NOT_TRACK", "1")
-os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+# Prefect reads its settings when imported: set them before anything imports Prefect.
+from flows.orchestration import use_prefect_base_environment  # noqa: E402
+
+use_prefect_base_environment(_STATE / "prefect")
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 
 import sqlalchemy as sa  # noqa: E402
@@ -35,7 +36,7 @@ def reset_schemas(engine: Engine) -> None:
     with engine.begin() as connection:
         for schema in PIPELINE_SCHEMAS:
             connection.exec_driver_sql(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-        connection.exec_driver_sql("DROP TABLE IF EXISTS public.alembic_version")
+        connection.exec_driver_sql("DROP TABLE IF EXISTS public.alembic_version, public.repeatable_objects")
 
 
 @pytest.fixture(scope="session")

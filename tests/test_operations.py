@@ -80,10 +80,13 @@ def test_a_dropped_connection_is_retried_but_bad_data_is_not(prefect_harness):
 
 
 def test_pipeline_tasks_have_readable_run_names_and_timeouts():
-    from flows.nightly import extract, publish_segments
+    from flows.nightly import stage_task
+    from tasks.pipeline.stages import SOURCE_CONTRACT, STAGES
 
-    assert extract.task_run_name == "extract" and publish_segments.task_run_name == "publish"
-    assert extract.timeout_seconds and extract.retries == 2
+    for name in ("prepare-database", SOURCE_CONTRACT, *STAGES):
+        stage = stage_task(name)
+        assert stage.name == name and stage.task_run_name == name
+        assert stage.timeout_seconds and stage.retries == 2
 
 
 def test_a_second_run_fails_fast_while_another_holds_the_database(clean_db, prefect_harness):

@@ -7,7 +7,6 @@ PostgreSQL of the session.
 
 from __future__ import annotations
 
-import importlib.util
 import re
 from collections.abc import Callable
 from dataclasses import replace
@@ -26,15 +25,17 @@ from tasks.errors import AuditFailedError, ConfigurationError
 from tasks.extract.customers import SourceMapping, extract_customers
 from tasks.features.compute import compute_features, read_features
 from tasks.load.customers_file import load_customers_file
-from tasks.db.migrations import MIGRATIONS_DIR
+from tasks.db.migrations import MIGRATIONS_DIR, REPEATABLE_OBJECTS
 from tasks.model.kmeans import FeaturePreprocessing, Preprocessing
 from tasks.publish.write_audit_publish import audit, now_utc, publish, stage
 from tasks.features.recipes import Capping, FeatureSpec, Recipe, load_recipe
-from tasks.pipeline.record import finish_run, start_run, update_run
+from tasks.pipeline.record import start_run
+from tasks.pipeline.stages import RunInputs
+from tasks.pipeline.stages import run_pipeline as run_stages
 from tasks.model.scoring import scoring_sql
 from tasks.model.segments import SPEND_WINDOW_YEARS
 from tasks.db.sql import SQL_DIR, driver_connection, drop_retired_tables
-from tasks.model.train import RetrainPolicy, decide_mode, reassign, train_model
+from tasks.model.train import reassign
 
 # A fixed k keeps training quick; preprocessing (what scoring must reproduce) does not depend on it.
 FOUR_SEGMENTS = load_recipe("default").model_copy(update={"k": 4})
@@ -43,41 +44,11 @@ FOUR_SEGMENTS = load_recipe("default").model_copy(update={"k": 4})
 def run_pipeline(engine: Engine, recipe: Recipe = FOUR_SEGMENTS, mode: str = "auto", *,
                  before_audit: Callable[[Engine], None] | None = None,
                  after_step: Callable[[str], None] | None = None) -> int:
-    """One run as flows/nightly.py does it (minus validation and Prefect): extract, features, train or
-    reassign, stage, audit, publish; a failure is recorded on the run row as the flow records it."""
-    run_id = start_run(engine, mode_requested=mode, recipe_name=recipe.name, parameters={}, flow_run_id=None)
-    current = "extract"
-    try:
-        extracted = extract_customers(engine, SourceMapping(), today=date.today())
-        current = "build-features"
-        modelled = compute_features(engine, recipe, as_of=extracted.snapshot_date,
-                                    snapshot_date=extracted.snapshot_date, run_id=run_id)
-        features = read_features(engine, sample=recipe.training_sample, seed=recipe.random_state, modelled=modelled)
-        with engine.connect() as connection:
-            active = registry.read_active_model(connection)
-            next_id = registry.next_segment_id(connection)
-        current = "train-or-reassign"
-        decision = decide_mode(mode, active, features, recipe, extracted.snapshot_date, RetrainPolicy())
-        if decision.mode == "reassign":
-            assignment = reassign(features, active)
-        else:
-            assignment = train_model(features, recipe, as_of=extracted.snapshot_date, previous=active,
-                                     next_segment_id=next_id)
-            with engine.begin() as connection:
-                registry.insert_candidate(connection, assignment.model, run_id)
-        update_run(engine, run_id, mode=decision.mode, model_version=assignment.model.model_version)
-        current = "publish"
-        stage(engine, assignment.model, run_id, now_utc())
-        if before_audit is not None:
-            before_audit(engine)
-        audit(engine, run_id=run_id, model_version=assignment.model.model_version, expected_rows=modelled)
-        published = publish(engine, run_id=run_id, assignment=assignment, after_step=after_step)
-        update_run(engine, run_id, rows_published=published)
-        finish_run(engine, run_id, status="succeeded")
-    except Exception as error:
-        finish_run(engine, run_id, status="failed", failed_stage=current, error=str(error))
-        raise
-    return run_id
+    """One run as the flow makes it (tasks.pipeline.stages), without validation, the HTML report and
+    Prefect; what it replaces is kept, renamed _retired, for the tests to look at."""
+    inputs = RunInputs(recipe=recipe, mode=mode, validation=None, drop_retired_tables=False,
+                       before_audit=before_audit, after_publish_step=after_step)
+    return run_stages(engine, inputs).run_id
 
 
 def rows(connection_or_engine, query: str, **params) -> list[tuple]:
@@ -449,13 +420,11 @@ def test_new_segmentation_tables_are_readable_by_the_reader_role(clean_db):
 def test_migration_0004_applies_again_without_changing_anything(loaded):
     run_pipeline(loaded, mode="retrain")
     before = published_state(loaded)
-    revision_file = MIGRATIONS_DIR / "versions" / "0004_campaign_tables.py"
-    spec = importlib.util.spec_from_file_location("revision_0004", revision_file)
-    revision = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(revision)
+    # 0004 again, then the views and functions, as an upgrade applies them again after any migration
+    migration = MIGRATIONS_DIR / "versions" / "0004_campaign_tables.sql"
     with loaded.begin() as connection:
-        for path in [revision_file.with_suffix(".sql"), *(SQL_DIR / name for name in revision.OBJECT_FILES)]:
-            driver_connection(connection).execute(path.read_text())  # as the migration runs it
+        for path in [migration, *(SQL_DIR / name for name in REPEATABLE_OBJECTS)]:
+            driver_connection(connection).execute(path.read_text())  # as the upgrade runs them
     assert published_state(loaded) == before
 
 
@@ -501,7 +470,8 @@ def test_bulk_scoring_names_only_catalog_features_and_binds_the_numbers():
     are features of the catalog, quoted, so a tampered model row cannot inject SQL."""
     feature = FeaturePreprocessing("monetary", 390.0, 5.0, 2500.0, "log1p", 6.2, 1.1)
     scoring = scoring_sql(Preprocessing([feature]), np.array([[0.5], [-1.25]]))
-    assert '"monetary"' in scoring.scaled and "390" not in scoring.scaled and "-1.25" not in scoring.partial
+    scaled, partial = scoring.scaled.as_string(None), scoring.partial.as_string(None)
+    assert 'f."monetary"' in scaled and "390" not in scaled and "-1.25" not in partial
     assert scoring.parameters["centroid_1_0"] == -1.25 and scoring.parameters["centroid_norm_1"] == 1.5625
     with pytest.raises(ConfigurationError, match="not a feature of the catalog"):
         scoring_sql(Preprocessing([replace(feature, name='monetary"; DROP TABLE x; --')]), np.zeros((2, 1)))

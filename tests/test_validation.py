@@ -18,22 +18,24 @@ from tasks.load.customers_file import load_customers_file
 from tasks.features.recipes import load_recipe
 from tasks.pipeline.record import finish_run, start_run, update_run
 from tasks.db.sql import read_sql
-from tasks.validation.suites import (
-    EXPECTATIONS_DIR,
-    SAMPLE_SIZE,
+from tasks.validation import (
     DataDocs,
     ValidationConfig,
-    _gx_context,
-    _saved_suite,
-    _suite_with_columns,
-    quarantine_rows,
     raise_on_contract_failures,
-    run_suite,
     store_outcomes,
     validate_features,
     validate_rows,
     validate_source_contract,
 )
+from tasks.validation.gx_runner import (
+    EXPECTATIONS_DIR,
+    SAMPLE_SIZE,
+    gx_context,
+    run_suite,
+    saved_suite,
+    suite_with_columns,
+)
+from tasks.validation.quarantine import quarantine_rows
 
 AS_OF = date(2014, 6, 30)
 LENIENT = ValidationConfig(max_quarantine_share=1.0)
@@ -257,7 +259,7 @@ def test_list_uniqueness_counts_each_repeat_once_and_skips_rows_with_a_null(clea
     (tmp_path / "pairs.json").write_text(json.dumps({"name": "pairs", "meta": {"severity": "contract"}, "expectations": [
         {"type": "expect_column_list_values_to_be_unique", "kwargs": {"column_list": ["a", "b"]}},
         {"type": "expect_column_list_values_to_be_unique", "kwargs": {"column_list": ["b"]}}]}))
-    monkeypatch.setattr("tasks.validation.suites.EXPECTATIONS_DIR", tmp_path)
+    monkeypatch.setattr("tasks.validation.gx_runner.EXPECTATIONS_DIR", tmp_path)
     try:
         outcomes = run_suite(clean_db, suite_name="pairs", schema="scratch", table="pairs", parameters={}, docs=None)
     finally:
@@ -447,16 +449,16 @@ def test_data_docs_pages_come_from_templates_compiled_once_per_process(sample_ex
 
 
 def test_a_suite_is_stored_once_and_replaced_when_its_expectations_change(tmp_path):
-    gx, context = _gx_context(tmp_path / "data_docs")
+    gx, context = gx_context(tmp_path / "data_docs")
     document = {"name": "checks", "meta": {"severity": "row"}, "expectations": [
         {"type": "expect_column_values_to_not_be_null", "kwargs": {"column": "income"}}]}
-    first = _saved_suite(context, _suite_with_columns(gx, document, {}))
-    again = _saved_suite(context, _suite_with_columns(gx, document, {}))
+    first = saved_suite(context, suite_with_columns(gx, document, {}))
+    again = saved_suite(context, suite_with_columns(gx, document, {}))
     assert again.id == first.id
     assert [expectation.id for expectation in again.expectations] == [expectation.id for expectation in first.expectations]
 
     changed = {**document, "expectations": [{"type": "expect_column_values_to_not_be_null", "kwargs": {"column": "age"}}]}
-    _saved_suite(context, _suite_with_columns(gx, changed, {}))
+    saved_suite(context, suite_with_columns(gx, changed, {}))
     # A later run's context reads the changed suite from the store.
-    _, later = _gx_context(tmp_path / "data_docs")
+    _, later = gx_context(tmp_path / "data_docs")
     assert [expectation.column for expectation in later.suites.get("checks").expectations] == ["age"]

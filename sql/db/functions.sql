@@ -1,4 +1,5 @@
--- Every function and procedure of the documented schemas with its COMMENT. Parameter: schemas (text[]).
+-- Every function and procedure of the documented schemas with its COMMENT, in a stable order (extensions'
+-- own functions left out). Parameter: schemas (text[], in the order the page lists them).
 SELECT n.nspname                                  AS schema_name,
        p.proname                                  AS function_name,
        pg_get_function_identity_arguments(p.oid)  AS arguments,

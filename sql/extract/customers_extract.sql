@@ -1,21 +1,22 @@
--- Snapshot the source into the run's next extract table, in the canonical contract and vocabulary; the
--- caller swaps it in for the previous run's (tasks/extract/customers.py). One CREATE TABLE AS, in the source's order
--- (later stages that need an order ask for it): it writes through PostgreSQL's bulk path, which at ten
--- million customers took less time alone than two INSERT ... SELECT sharing the work on two connections,
--- and it leaves the other core to the source contract's suite, which runs at the same time.
--- {source} and {columns} are filled with validated, quoted identifiers from the source mapping; {typed},
--- with one CAST(extracted.<column> AS <type>) per column of the extract, from its catalog: the extract's
--- columns and types whatever the platform's (a no-op where they are the same), and its record_hash and
--- spend_total computed from those (source.customer_record_hash, source.customer_spend_total, as
--- source.customers computes its own). Parameters: education_labels,
--- marital_status_labels: JSON objects of label -> canonical label (tasks/extract/customers.py canonical_labels): the
--- vocabulary's labels in lower case and the usual ways of writing them. A label's canonical form is the
--- vocabulary's for the label trimmed and in lower case, or else the label trimmed and in lower case; the
--- label as found is looked up first, as lower(btrim()) on every customer would double the extract's time
--- (a JSON lookup of ten million labels took 1.1 s). Labels are read as they are copied: no first pass.
+-- Snapshot a mapped source table into the run's next extract table, in the canonical contract and vocabulary.
+-- Fragments: source (the mapped table), columns (its columns AS canonical names), typed (each extract column
+-- CAST to its type). Parameters: education_labels, marital_status_labels (JSON: label -> canonical label).
+--
+-- One CREATE TABLE AS, in the source's order (later stages that need an order ask for it): it writes through
+-- PostgreSQL's bulk path, faster alone than two INSERT ... SELECT sharing the work on two connections, and it
+-- leaves the other core to the source contract's suite, which runs at the same time. The caller swaps the
+-- result in for the previous run's extract (swap_extract.sql).
+-- The casts give the extract's columns and types whatever the platform's (a no-op where they are the same),
+-- and compute its record_hash and spend_total from those (source.customer_record_hash,
+-- source.customer_spend_total, as source.customers computes its own).
 CREATE UNLOGGED TABLE segmentation_work.customers_extract_next WITH (autovacuum_enabled = false) AS
 SELECT {typed}
 FROM (
+    -- The labels' JSON objects come from tasks/extract/customers.py canonical_labels: the vocabulary's labels
+    -- in lower case and the usual ways of writing them. A label's canonical form is the vocabulary's for the
+    -- label trimmed and in lower case, or else the label trimmed and in lower case; the label as found is looked
+    -- up first, as lower(btrim()) on every customer would double the extract's time. Labels are read as they
+    -- are copied: no first pass.
     SELECT src.customer_id, src.birth_year,
            coalesce(CAST(%(education_labels)s AS jsonb) ->> src.education,
                     CAST(%(education_labels)s AS jsonb) ->> lower(btrim(src.education)),

@@ -1,8 +1,10 @@
--- The mapped source columns whose type PostgreSQL would not convert to the extract's on its own (in an
--- INSERT: the same type, an implicit or assignment cast, or a text column, which takes any value through
--- its text form), with both types: the extract casts every column, so it checks these first and names them
--- rather than converting them. Domains count as their base type. Parameters: source (the quoted table
--- name), canonical_columns, source_columns (the mapping, as arrays in the same order).
+-- The mapped source columns whose type the extract's column would not take, with both types, so they are
+-- named rather than converted. Parameters: source (the table's quoted name), canonical_columns,
+-- source_columns (the mapping, as arrays in the same order).
+--
+-- A column is taken when PostgreSQL would convert it on its own in an INSERT: the same type, an implicit or
+-- assignment cast, or a text column, which takes any value through its text form. Domains count as their
+-- base type. The extract casts every column, hence this check first.
 SELECT mapped.canonical_column, format_type(s.atttypid, s.atttypmod) AS source_type,
        format_type(e.atttypid, e.atttypmod) AS expected_type
 FROM unnest(CAST(%(canonical_columns)s AS text[]), CAST(%(source_columns)s AS text[]))

@@ -1,9 +1,11 @@
--- An empty segmentation_work.customer_features for the run, in place of the previous run's. Where
--- TRUNCATE made its commit wait for the old rows' files to be freed, the old table and its parts (the
--- tables that inherit it, tasks/features/compute.py) are renamed _retired, for tasks.db.sql.RetiredTables to drop
--- meanwhile, off the run's path, and a new one is made like it: its columns, defaults, constraints and
--- column comments (LIKE ... INCLUDING ALL), its table comment and autovacuum setting (LIKE copies
--- neither). (No format(): this file goes through the driver's parameter syntax.)
+-- An empty segmentation_work.customer_features for the run, in place of the previous run's, which is
+-- renamed customer_features_retired (its parts _retired_p0, ...) for tasks.db.sql.RetiredTables to drop.
+-- No parameters.
+
+-- Where TRUNCATE made its commit wait for the old rows' files to be freed, the old table and its parts (the
+-- tables that inherit it, tasks/features/compute.py) are renamed, for RetiredTables to drop meanwhile, off
+-- the run's path, and a new one is made like it: its columns, defaults, constraints and column comments
+-- (LIKE ... INCLUDING ALL), its table comment and autovacuum setting (LIKE copies neither).
 DO $$
 DECLARE
     part regclass;

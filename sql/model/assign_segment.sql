@@ -1,4 +1,7 @@
--- In-database scoring: place a customer with the ACTIVE model, exactly as tasks/model/kmeans.py does in Python.
+-- In-database scoring: segmentation.assign_segment places a customer (raw feature values as jsonb, or a
+-- published customer_id) with the ACTIVE model, exactly as tasks/model/kmeans.py does in Python; and its
+-- helper segmentation.scale_feature. Applied by migrations (a repeatable object); no parameters.
+
 -- Per feature (segmentation.models.preprocessing, in centroid column order):
 --   scaled = (transform(clip(coalesce(x, impute_value), cap_low, cap_high)) - offset) / divisor
 -- (a null cap is no bound; log takes max(x, smallest normal double), log1p max(x, 0)); then the nearest

@@ -1,8 +1,9 @@
--- Audit of the staged assignments before publish: one row per check, ok = true when it holds. From the
--- staged rows' totals per segment, name, tier, run and model (segmentation_work.staged_totals, built just
--- before: sql/publish/staged_totals.sql). Uniqueness is the primary key of each staging partition (they
--- hold disjoint ranges of ids), which the audit builds beside that scan and reports second
--- (tasks/publish/write_audit_publish.py). Parameters: run_id, model_version, expected_rows (customers that reached the model).
+-- Audit of the staged assignments before publish: one row per check (check_name, ok, detail), ok when it
+-- holds, from the staged rows' totals (segmentation_work.staged_totals, sql/publish/staged_totals.sql).
+-- Parameters: run_id, model_version, expected_rows (customers that reached the model).
+
+-- Uniqueness is the primary key of each staging partition (they hold disjoint ranges of ids), which the
+-- audit builds beside the totals' scan and reports second (tasks/publish/write_audit_publish.py).
 WITH staged_groups AS (
     SELECT segment_id, segment_name, tier, run_id, model_version, customers, non_finite
     FROM segmentation_work.staged_totals

@@ -1,8 +1,11 @@
 -- segment_profiles of a run, from the audited rows it is publishing: one row per segment, in
--- segment_profiles' columns, from the staged rows' totals the audit summed
--- (segmentation_work.staged_totals: sql/publish/staged_totals.sql), a handful of rows. Parameters: run_id,
--- window_years. The texts are the model's (the audit checked every staged segment, name and tier against
--- segmentation.model_segments). Means divide by the count of non-null values, as avg() does.
+-- segment_profiles' columns (insert_segment_profile.sql inserts them under these names).
+-- Parameters: run_id, window_years.
+
+-- From the staged rows' totals the audit summed (segmentation_work.staged_totals:
+-- sql/publish/staged_totals.sql), a handful of rows. The texts are the model's (the audit checked every
+-- staged segment, name and tier against segmentation.model_segments). Means divide by the count of
+-- non-null values, as avg() does.
 SELECT p.run_id, p.model_version, p.segment_id, m.segment_name, m.tier,
        p.customers, p.customers::double precision / sum(p.customers) OVER () AS share,
        p.recency_days / p.customers_with_recency AS mean_recency_days,

@@ -1,10 +1,11 @@
--- The staged rows summed once for both of their readers: the audit (sql/publish/audit.sql) and the
--- segments' profiles (sql/publish/segment_profiles.sql). One row per group of what the audit compares (a
--- handful: segment, name, tier, run, model), with the customers, those with a NaN or infinite feature, and
--- per profiled feature its sum and the customers it is known for (means divide by those, as avg() does).
--- One scan of ten million staged rows instead of two; it runs beside the builds of the partitions' primary
--- keys (tasks/publish/write_audit_publish.py audit). A work table, replaced by each audit and dropped by the next staging or
--- the publish. No parameters.
+-- Sum the staged rows once into segmentation_work.staged_totals, for the audit (sql/publish/audit.sql) and
+-- the segments' profiles (sql/publish/segment_profiles.sql). No parameters.
+
+-- One row per group of what the audit compares (a handful: segment, name, tier, run, model), with the
+-- customers, those with a NaN or infinite feature, and per profiled feature its sum and the customers it is
+-- known for (means divide by those, as avg() does). One scan of ten million staged rows instead of two; it
+-- runs beside the builds of the partitions' primary keys (tasks/publish/write_audit_publish.py audit). A
+-- work table, replaced by each audit and dropped by the next staging or the publish.
 DROP TABLE IF EXISTS segmentation_work.staged_totals;
 CREATE UNLOGGED TABLE segmentation_work.staged_totals WITH (autovacuum_enabled = false) AS
 SELECT s.run_id, s.model_version, s.segment_id, s.segment_name, s.tier, count(*) AS customers,

@@ -1,9 +1,11 @@
--- A new, empty staging table for the run's rows, partitioned by ranges of customer id as
--- segmentation.customer_segments is. Its partitions are built at once, each by its own connection
--- (sql/publish/staging_partition.sql), and attached here once filled; publishing moves them into
+-- A new, empty staging table for the run's rows, segmentation_work.customer_segments_staging, partitioned
+-- by ranges of customer id as segmentation.customer_segments is. No parameters.
+
+-- Its partitions are built at once, each by its own connection (sql/publish/stage_assignments.sql), and
+-- attached once filled (sql/publish/attach_staging_partition.sql); publishing moves them into
 -- segmentation.customer_segments (sql/publish/swap_partition.sql), so they are logged tables. Dropping the
 -- table drops the partitions of an earlier run that was staged and never published; the loop, partitions
--- a failed stage left unattached. (No format(): this file goes through the driver's parameter syntax.)
+-- a failed stage left unattached.
 DROP TABLE IF EXISTS segmentation_work.customer_segments_staging;
 DROP TABLE IF EXISTS segmentation_work.staged_totals;  -- an earlier audit's (sql/publish/staged_totals.sql)
 DO $$

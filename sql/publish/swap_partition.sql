@@ -1,12 +1,14 @@
--- Make the audited staging partitions the partitions of segmentation.customer_segments (inside the publish
--- transaction, last: detaching takes the table's ACCESS EXCLUSIVE lock, which readers then wait on until
--- commit, so they see the old rows or the new ones, never a mix). Each keeps its range of customer ids;
--- attaching needs no scan, as the partition's CHECK constraint and primary key (customer_id NOT NULL)
--- already prove the range. Renamed from _staging_ to _published_, so the next run's staging names are free.
--- The partitions they replace are renamed _retired_ (with their keys), not dropped: dropping them here
--- made the commit, and the readers waiting on it, wait for their files to be freed (2.4 s at ten million
--- customers); tasks.db.sql.RetiredTables drops them during the next run, off its path.
--- (No format(): this file goes through the driver's parameter syntax.)
+-- Make the audited staging partitions the partitions of segmentation.customer_segments, inside the publish
+-- transaction, last; the partitions they replace are renamed _retired_, and the staging tables dropped.
+-- No parameters.
+
+-- Last, because detaching takes the table's ACCESS EXCLUSIVE lock, which readers then wait on until commit,
+-- so they see the old rows or the new ones, never a mix. Each keeps its range of customer ids; attaching
+-- needs no scan, as the partition's CHECK constraint and primary key (customer_id NOT NULL) already prove the
+-- range. Renamed from _staging_ to _published_, so the next run's staging names are free. The partitions
+-- they replace are renamed _retired_ (with their keys), not dropped: dropping them here made the commit, and
+-- the readers waiting on it, wait for their files to be freed; tasks.db.sql.RetiredTables drops them during
+-- the next run, off its path.
 DO $$
 DECLARE
     partition regclass;

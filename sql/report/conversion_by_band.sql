@@ -1,13 +1,11 @@
--- Conversion analysis of one banded dimension of a run's published customers.
--- {value_column}: the banded column of segmentation.customer_segments (validated, quoted).
--- Parameters: run_id, dimension, lower_bounds (ascending; width_bucket places each customer), unknown_order
--- (band of NULL values) and the bands as parallel arrays band_orders, band_labels, band_lowers, band_uppers.
--- Bands with bounds are kept even when empty; the open band below the first bound and the unknown band
--- only when they hold customers.
+-- Conversion analysis of one banded dimension of a run's published customers, into conversion_by_band.
+-- Identifier value_column: the banded column of customer_segments. Parameters: run_id, dimension,
+-- lower_bounds, unknown_order, and the bands as parallel arrays band_orders, band_labels, band_lowers, band_uppers.
 INSERT INTO segmentation.conversion_by_band (
     run_id, dimension, band_order, band_label, lower, upper, customers, responders, response_rate, ci_low,
     ci_high, mean_conversion, zero_visit_customers, purchases_per_visit)
 WITH placed AS (
+    -- width_bucket places each customer among the ascending lower_bounds; NULL values go to unknown_order.
     SELECT CASE WHEN c.{value_column} IS NULL THEN %(unknown_order)s::integer
                 ELSE width_bucket(c.{value_column}::double precision, %(lower_bounds)s::double precision[]) END
                AS band_order,
@@ -36,4 +34,6 @@ SELECT %(run_id)s, %(dimension)s, s.band_order, s.band_label, s.lower, s.upper, 
        s.zero_visit_customers, s.purchases_per_visit
 FROM stats AS s
 CROSS JOIN LATERAL segmentation.wilson_interval(s.responders, s.customers) AS w
+-- Bands with bounds are kept even when empty; the open band below the first bound and the unknown band
+-- only when they hold customers.
 WHERE s.customers > 0 OR s.lower IS NOT NULL;

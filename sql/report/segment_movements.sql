@@ -1,7 +1,6 @@
 -- Segment sizes and tiers of a run beside those of the previous run that published profiles, by stable
--- segment id; segments that appeared or went away are included (0 customers on the side they are missing);
--- previous_customers and customers_delta are NULL when there is no previous run.
--- Order: tier, then annual spend per customer (the report's segment order). Parameter: run_id.
+-- segment id, in the report's order (tier, then annual spend per customer). Parameter: run_id. A segment
+-- missing on one side has 0 customers there; previous_customers, customers_delta are NULL with no previous run.
 WITH previous_run AS (
     SELECT max(run_id) AS run_id FROM segmentation.segment_profiles WHERE run_id < %(run_id)s
 ), current_profiles AS (

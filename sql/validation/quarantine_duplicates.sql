@@ -1,9 +1,10 @@
--- Quarantine the repeated records the run's duplicate policy does not keep, after the row checks
--- (sql/validation/quarantine_rows.sql) have quarantined theirs: a customer found by both gets the
--- duplicate reason after the checks' reasons (and only once, should the statement run again).
--- Needs the temporary table duplicate_groups (sql/validation/duplicate_groups.sql, same transaction).
--- Parameters: run_id, duplicates (keep | keep_first | quarantine). Returns one row: duplicates, the
--- customers whose record repeats an earlier customer's (whatever the policy: the report counts them).
+-- Quarantine the repeated records the run's duplicate policy does not keep, from the temporary table
+-- duplicate_groups (sql/validation/duplicate_groups.sql, same transaction). Parameters: run_id, duplicates
+-- (keep | keep_first | quarantine). Returns one row: duplicates, the customers who repeat an earlier one.
+
+-- It runs after the row checks (sql/validation/quarantine_rows.sql) have quarantined theirs: a customer
+-- found by both gets the duplicate reason after the checks' reasons (and only once, should the statement
+-- run again). The count is whatever the policy: the report counts them.
 WITH quarantined AS (
     INSERT INTO segmentation.quarantined_customers AS q (run_id, customer_id, reasons, record)
     SELECT %(run_id)s, customer_id,

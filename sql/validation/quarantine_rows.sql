@@ -1,16 +1,15 @@
--- Row-level checks on the run's extract: customers that fail any enabled check go to quarantine with
--- every reason that applies, and their raw record. Parameters:
---   run_id, as_of, earliest_enrolment, min_age, max_age
---   first_row, end_row: the extract's rows this statement checks, a range of row addresses (tasks/db/sql.py
---                       page_ranges), so that several connections share the work
---   check_<reason> (boolean): which checks run: those the run's recipe quarantines for, and of those, only the
---                      ones whose expectations failed in GX's row-level suite (a check whose expectations
---                      all held has no customer to find)
--- The predicates mirror expectations/source_rows.json, nulls included (each expectation's meta.reason names
--- its check); tests/test_validate.py breaks each expectation and checks both agree. Each predicate is
--- evaluated once per customer (the booleans of `broken`); the reasons array is built only for the
--- customers that break an enabled check. Repeated records are found at the same time on another
--- connection and quarantined afterwards (sql/validation/quarantine_duplicates.sql).
+-- Row-level checks on one range of the run's extract: customers who fail an enabled check go to quarantine
+-- with every reason that applies and their raw record. Parameters: run_id, as_of, earliest_enrolment,
+-- min_age, max_age; first_row, end_row (the range, tasks/db/sql.py page_ranges); check_<reason> (boolean).
+
+-- Several connections share the work, a range of row addresses each. The checks enabled are those the
+-- run's recipe quarantines for and, of those, only the ones whose expectations failed in GX's row-level
+-- suite (a check whose expectations all held has no customer to find). The predicates mirror
+-- expectations/source_rows.json, nulls included (each expectation's meta.reason names its check);
+-- tests/test_validation.py breaks each expectation and checks both agree. Each predicate is evaluated once
+-- per customer (the booleans of `broken`); the reasons array is built only for the customers that break an
+-- enabled check. Repeated records are found at the same time on another connection and quarantined
+-- afterwards (sql/validation/quarantine_duplicates.sql).
 WITH broken AS (
     SELECT e.customer_id, e AS record,
            %(check_missing_income)s AND e.income IS NULL AS missing_income,

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import sqlalchemy as sa
 
 from tasks.settings import PROJECT_ROOT
-from tasks.db.sql import read_sql
+from tasks.db.sql import run_sql_file
 
 DOCUMENTED_SCHEMAS = ["segmentation", "source"]  # the public contract first, then what the pipeline reads
 TABLES_PAGE = PROJECT_ROOT / "docs" / "tables.md"
@@ -73,7 +73,7 @@ class Catalog:
 def read_catalog(connection: sa.Connection, schemas: list[str] = DOCUMENTED_SCHEMAS) -> Catalog:
     schema_comments: dict[str, str | None] = {}
     relations: dict[tuple[str, str], RelationDoc] = {}
-    for row in connection.exec_driver_sql(read_sql("db/columns.sql"), {"schemas": schemas}).mappings():
+    for row in run_sql_file(connection, "db/columns.sql", {"schemas": schemas}).mappings():
         schema_comments[row["schema_name"]] = row["schema_comment"]
         key = (row["schema_name"], row["relation_name"])
         if key not in relations:
@@ -83,7 +83,7 @@ def read_catalog(connection: sa.Connection, schemas: list[str] = DOCUMENTED_SCHE
                                                 row["column_comment"]))
     functions = [FunctionDoc(row["schema_name"], row["function_name"], row["arguments"], row["result"],
                              row["function_comment"])
-                 for row in connection.exec_driver_sql(read_sql("db/functions.sql"), {"schemas": schemas}).mappings()]
+                 for row in run_sql_file(connection, "db/functions.sql", {"schemas": schemas}).mappings()]
     return Catalog(schema_comments, list(relations.values()), functions)
 
 

@@ -1,92 +1,158 @@
-"""Schema as code: Alembic applies the ordered SQL migrations in sql/migrations/versions/.
+"""Schema as code: the versioned SQL migrations in sql/migrations/versions/, then the repeatable objects.
 
-Each migration is a plain .sql file with a two-line Alembic revision beside it. Each one runs in its
-own transaction, so a failing migration rolls back whole and the error names it. A PostgreSQL
-advisory lock serialises concurrent upgrades (two runs starting at once).
+Versioned migrations are the files versions/NNNN_name.sql, found there and applied once each in the order
+of their number, which is the schema's revision. Each runs in its own transaction with the record of its
+revision, so a failing migration rolls back whole and the error names its file and the revision the schema
+stays at. A PostgreSQL advisory lock serialises concurrent upgrades (two runs starting at once).
+
+Repeatable objects are the views and functions kept one per CREATE OR REPLACE file under sql/
+(REPEATABLE_OBJECTS, in the order they are applied). They are applied after the versioned migrations,
+each in its own transaction, when the file's SHA-256 differs from the one recorded in
+public.repeatable_objects: changing a view is changing its file, with no migration to write. After any
+versioned migration ran they are all applied again, since a migration may have dropped a view to change a
+table beneath it, or moved the table a view read (0006); so too on a new database. Versioned migrations
+never run these files, so their history does not depend on how the files read today. A view its file
+re-creates stays readable by segments_reader through the default privileges 0004 sets (for the role that
+ran it). A file whose view loses or renames columns, which CREATE OR REPLACE refuses, drops the view first.
+The runner's two tables live in public (sql/db/migration_history.sql), outside the pipeline's schemas.
+
+Why not Alembic: its revisions are Python modules (it discovers *.py files only), so driving plain SQL
+files would take a stub per migration or its private revision map. The runner keeps Alembic's version
+table, public.alembic_version, as Alembic laid it out: a database Alembic migrated carries on from its
+revision with nothing applied again.
 """
 
 from __future__ import annotations
 
+import hashlib
+import logging
+import re
+from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
 import sqlalchemy as sa
-from alembic import command, op
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Engine
 
+from tasks.db.sql import SQL_DIR, driver_connection, read_sql, run_sql_file
 from tasks.errors import MigrationError
-from tasks.settings import PROJECT_ROOT
-from tasks.db.sql import driver_connection
 
-MIGRATIONS_DIR = PROJECT_ROOT / "sql" / "migrations"
+log = logging.getLogger(__name__)
+
+MIGRATIONS_DIR = SQL_DIR / "migrations"
 MIGRATION_LOCK_KEY = 7_204_117_001  # advisory-lock key shared by every process of this project
+MIGRATION_FILE_NAME = re.compile(r"^(?P<revision>[0-9]{4})_[a-z0-9_]+\.sql$")
+
+# Relative to sql/, in the order they are applied: a file comes after the objects it reads.
+REPEATABLE_OBJECTS = ["model/assign_segment.sql", "views/campaign_audience.sql", "views/tier_movements.sql",
+                      "views/latest_profiles.sql"]
 
 
-def run_sql_beside(revision_file: str) -> None:
-    """Execute the .sql file named like the revision script that calls this."""
-    _execute_script(Path(revision_file).with_suffix(".sql").read_text())
+@dataclass(frozen=True)
+class Migration:
+    revision: str
+    path: Path
 
 
-def run_sql_files(relative_paths: list[str]) -> None:
-    """Execute sql/<path> files (views, functions: CREATE OR REPLACE) inside the running migration."""
-    for relative_path in relative_paths:
-        _execute_script((PROJECT_ROOT / "sql" / relative_path).read_text())
-
-
-def _execute_script(script: str) -> None:
-    # Straight to the driver, without parameters, in the migration's transaction: the files hold several
-    # statements, literal colons and literal % (format('%I'), RAISE ... '%'), exactly as psql would run them.
-    driver_connection(op.get_bind()).execute(script)
-
-
-def _alembic_config(migrations_dir: Path, connection: sa.Connection | None = None) -> Config:
-    config = Config()
-    config.set_main_option("script_location", str(migrations_dir))
-    config.attributes["connection"] = connection
-    return config
+def versioned_migrations(migrations_dir: Path = MIGRATIONS_DIR) -> list[Migration]:
+    """The migrations in <migrations_dir>/versions/, in order of revision."""
+    versions = migrations_dir / "versions"
+    migrations = []
+    for path in sorted(versions.glob("*.sql")):
+        named = MIGRATION_FILE_NAME.match(path.name)
+        if not named:
+            raise MigrationError(f"{path}: a migration's file is named NNNN_name.sql (its four-digit revision, "
+                                 "then lower-case words joined by _)")
+        if migrations and migrations[-1].revision == named["revision"]:
+            raise MigrationError(f"{versions}: {migrations[-1].path.name} and {path.name} have the same "
+                                 "revision; renumber the later one")
+        migrations.append(Migration(named["revision"], path))
+    if not migrations:
+        raise MigrationError(f"{versions} holds no migration (NNNN_name.sql)")
+    return migrations
 
 
 def head_revision(migrations_dir: Path = MIGRATIONS_DIR) -> str:
-    return ScriptDirectory.from_config(_alembic_config(migrations_dir)).get_current_head()
+    return versioned_migrations(migrations_dir)[-1].revision
 
 
 def current_revision(engine: Engine) -> str | None:
     with engine.connect() as connection:
-        return MigrationContext.configure(connection).get_current_revision()
+        if not sa.inspect(connection).has_table("alembic_version", schema="public"):
+            return None
+        return _recorded_revision(connection)
 
 
-def upgrade_schema(engine: Engine, migrations_dir: Path = MIGRATIONS_DIR) -> str:
-    """Apply every pending migration; a no-op when the schema is current. Returns the head revision."""
+def upgrade_schema(engine: Engine, migrations_dir: Path = MIGRATIONS_DIR, sql_dir: Path = SQL_DIR) -> str:
+    """Apply every pending versioned migration, then the repeatable objects whose files changed (all of them
+    after a migration); a no-op when all is current. Returns the head revision. `sql_dir` holds the
+    repeatable objects' files."""
+    migrations = versioned_migrations(migrations_dir)
     with engine.connect() as connection:
-        connection.execute(sa.text("SELECT pg_advisory_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
-        connection.commit()
+        with connection.begin():
+            run_sql_file(connection, "db/migration_lock.sql", {"key": MIGRATION_LOCK_KEY})
         try:
-            before = MigrationContext.configure(connection).get_current_revision()
-            try:
-                command.upgrade(_alembic_config(migrations_dir, connection), "head")
-            except (sa.exc.DBAPIError, psycopg.Error) as error:
-                connection.rollback()
-                driver_connection(connection).rollback()  # the script ran on the driver connection
-                cause = getattr(error, "orig", None) or error
-                failed = _first_pending_after(migrations_dir,
-                                              MigrationContext.configure(connection).get_current_revision())
-                raise MigrationError(
-                    f"migration {failed} failed and was rolled back (schema was at {before or 'empty'}): "
-                    f"{cause}") from error
-            connection.commit()
+            with connection.begin():
+                _execute_script(connection, read_sql("db/migration_history.sql"))
+                revision = _recorded_revision(connection)
+            applied = _apply_migrations(connection, _pending(migrations, revision), revision)
+            _apply_repeatable_objects(connection, sql_dir, migrations[-1].revision, every=applied > 0)
         finally:
-            connection.execute(sa.text("SELECT pg_advisory_unlock(:key)"), {"key": MIGRATION_LOCK_KEY})
-            connection.commit()
-    return head_revision(migrations_dir)
+            with connection.begin():
+                run_sql_file(connection, "db/migration_unlock.sql", {"key": MIGRATION_LOCK_KEY})
+    return migrations[-1].revision
 
 
-def _first_pending_after(migrations_dir: Path, revision: str | None) -> str:
-    scripts = ScriptDirectory.from_config(_alembic_config(migrations_dir))
-    pending = list(reversed(list(scripts.walk_revisions("base", "head"))))  # walk_revisions goes head first
-    names = [script.revision for script in pending]
-    index = names.index(revision) + 1 if revision in names else 0
-    script = pending[index] if index < len(pending) else pending[-1]
-    return f"{script.revision} ({Path(script.path).with_suffix('.sql').name})"
+def _recorded_revision(connection: sa.Connection) -> str | None:
+    return run_sql_file(connection, "db/schema_revision.sql").scalar_one_or_none()
+
+
+def _pending(migrations: list[Migration], revision: str | None) -> list[Migration]:
+    if revision is None:
+        return migrations
+    revisions = [migration.revision for migration in migrations]
+    if revision not in revisions:
+        raise MigrationError(f"the database is at revision {revision}, which {migrations[0].path.parent} does "
+                             "not hold: a different version of this project migrated it")
+    return migrations[revisions.index(revision) + 1:]
+
+
+def _apply_migrations(connection: sa.Connection, pending: list[Migration], revision: str | None) -> int:
+    for migration in pending:
+        try:
+            with connection.begin():
+                _execute_script(connection, migration.path.read_text())
+                run_sql_file(connection, "db/set_schema_revision.sql", {"revision": migration.revision})
+        except (sa.exc.DBAPIError, psycopg.Error) as error:
+            raise MigrationError(
+                f"migration {migration.revision} ({migration.path.name}) failed and was rolled back; the schema "
+                f"stays at {revision or 'empty'}: {getattr(error, 'orig', None) or error}") from error
+        revision = migration.revision
+        log.info("applied migration %s", migration.path.name)
+    return len(pending)
+
+
+def _apply_repeatable_objects(connection: sa.Connection, sql_dir: Path, revision: str, every: bool) -> None:
+    with connection.begin():
+        recorded = dict(run_sql_file(connection, "db/repeatable_checksums.sql").tuples().all())
+    for file_name in REPEATABLE_OBJECTS:
+        text = (sql_dir / file_name).read_text()
+        checksum = hashlib.sha256(text.encode()).hexdigest()
+        if not every and recorded.get(file_name) == checksum:
+            continue
+        try:
+            with connection.begin():
+                _execute_script(connection, text)
+                run_sql_file(connection, "db/record_repeatable.sql",
+                             {"file_name": file_name, "checksum": checksum})
+        except (sa.exc.DBAPIError, psycopg.Error) as error:
+            raise MigrationError(
+                f"repeatable object {file_name} failed and was rolled back (the schema is at {revision}): "
+                f"{getattr(error, 'orig', None) or error}") from error
+        log.info("applied %s", file_name)
+
+
+def _execute_script(connection: sa.Connection, script: str) -> None:
+    # Straight to the driver, without parameters, in the connection's transaction: the files hold several
+    # statements, literal colons and literal % (format('%I'), RAISE ... '%'), exactly as psql would run them.
+    driver_connection(connection).execute(script)

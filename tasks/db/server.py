@@ -76,7 +76,10 @@ SESSION_SETTINGS = {"work_mem": "64MB", "maintenance_work_mem": "256MB"}
 
 
 def create_db_engine(url: str | URL) -> Engine:
+    from tasks.db.sql import sql_file  # noqa: PLC0415 (tasks.db.sql imports this module)
+
     engine = sa.create_engine(url, pool_pre_ping=True, future=True)
+    session_setting = sql_file("db/session_setting.sql")
 
     @sa.event.listens_for(engine, "connect")
     def apply_session_settings(dbapi_connection, _record) -> None:
@@ -84,7 +87,7 @@ def create_db_engine(url: str | URL) -> Engine:
         autocommit, dbapi_connection.autocommit = dbapi_connection.autocommit, True
         with dbapi_connection.cursor() as cursor:
             for name, value in SESSION_SETTINGS.items():
-                cursor.execute("SELECT set_config(%s, %s, false)", (name, value))
+                cursor.execute(session_setting, {"name": name, "value": value})
         dbapi_connection.autocommit = autocommit
 
     return engine
@@ -242,13 +245,14 @@ class EmbeddedPostgres:
         os.chown(log_file, entry.pw_uid, entry.pw_gid)
 
     def _create_database(self) -> None:
+        from tasks.db.sql import run_sql_file  # noqa: PLC0415 (tasks.db.sql imports this module)
+
         admin = create_db_engine(self.url().set(database="postgres"))
         try:
             with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
-                exists = connection.scalar(sa.text("SELECT 1 FROM pg_database WHERE datname = :name"),
-                                           {"name": EMBEDDED_DATABASE})
+                exists = run_sql_file(connection, "db/database_exists.sql", {"name": EMBEDDED_DATABASE}).scalar()
                 if not exists:
-                    connection.execute(sa.text(f'CREATE DATABASE "{EMBEDDED_DATABASE}"'))
+                    run_sql_file(connection, "db/create_database.sql", database=EMBEDDED_DATABASE)
         finally:
             admin.dispose()
 
@@ -296,10 +300,12 @@ def database(settings: Settings) -> Iterator[Engine]:
 
 
 def _check_reachable(engine: Engine, attempts: int = 3) -> None:
+    from tasks.db.sql import run_sql_file  # noqa: PLC0415 (tasks.db.sql imports this module)
+
     for attempt in range(1, attempts + 1):
         try:
             with engine.connect() as connection:
-                connection.execute(sa.text("SELECT 1"))
+                run_sql_file(connection, "db/ping.sql")
             return
         except sa.exc.OperationalError as error:
             if attempt == attempts:

@@ -38,13 +38,6 @@ def quote_identifier(name: str, what: str = "identifier") -> str:
     return '"' + name + '"'
 
 
-def quote_table(qualified: str, what: str = "table") -> str:
-    parts = qualified.split(".")
-    if len(parts) > 2:
-        raise ConfigurationError(f"{what} {qualified!r} must be TABLE or SCHEMA.TABLE")
-    return ".".join(quote_identifier(part, what) for part in parts)
-
-
 def identifier(qualified: str, what: str = "identifier") -> pgsql.Identifier:
     """A validated NAME or SCHEMA.NAME as psycopg's Identifier: the one way a name enters SQL text."""
     parts = qualified.split(".")
@@ -82,9 +75,10 @@ def driver_connection(connection: sa.Connection):  # -> psycopg.Connection
 def copy_out_frame(connection: sa.Connection, query: str, params: dict | None = None) -> pd.DataFrame:
     """Run `query` through COPY ... TO STDOUT and read the result into a DataFrame."""
     buffer = io.BytesIO()
+    statement = pgsql.SQL("COPY ({}) TO STDOUT WITH (FORMAT csv, HEADER)").format(
+        pgsql.SQL(query.strip().rstrip(";")))
     with driver_connection(connection).cursor() as cursor:
-        with cursor.copy(f"COPY ({query.strip().rstrip(';')}) TO STDOUT WITH (FORMAT csv, HEADER)",
-                         params) as copy:
+        with cursor.copy(statement, params) as copy:
             for block in copy:
                 buffer.write(block)
     buffer.seek(0)
@@ -92,16 +86,19 @@ def copy_out_frame(connection: sa.Connection, query: str, params: dict | None = 
 
 
 # Statistics of the run's own tables, for the planner: a sample of 3,000 rows. (ANALYZE's default, 30,000,
-# took 3.3 s on ten million staged customers; these plans need row counts, the few values of a segment or
-# a run, and that customer ids are unique, which a small sample shows.)
+# is slow on millions of staged customers; these plans need row counts, the few values of a segment or a
+# run, and that customer ids are unique, which a small sample shows.)
 PLANNING_STATISTICS_TARGET = 10
 
 
 def analyze_for_planning(connection: sa.Connection, *tables: str) -> None:
     """ANALYZE tables a run has just filled, on a small sample, before the statements that read them are
-    planned: autovacuum would analyse them later, if at all (the work tables do without it)."""
-    connection.exec_driver_sql(f"SET LOCAL default_statistics_target = {PLANNING_STATISTICS_TARGET}")
-    connection.exec_driver_sql("ANALYZE " + ", ".join(tables))
+    planned: autovacuum would analyse them later, if at all (the work tables do without it). `tables` are
+    NAME or SCHEMA.NAME."""
+    connection.exec_driver_sql(pgsql.SQL("SET LOCAL default_statistics_target = {}").format(
+        pgsql.Literal(PLANNING_STATISTICS_TARGET)).as_string(None))
+    connection.exec_driver_sql(pgsql.SQL("ANALYZE {}").format(
+        pgsql.SQL(", ").join(identifier(table, "table") for table in tables)).as_string(None))
 
 
 def without_parallel_workers(connection: sa.Connection) -> None:
@@ -116,19 +113,13 @@ def without_parallel_workers(connection: sa.Connection) -> None:
 def table_columns(connection: sa.Connection, table: str) -> list[sa.Row]:
     """A table's columns from the catalog, in order: name, type (with its modifier, as SQL writes it) and
     not_null. `table` is a trusted name."""
-    return list(connection.execute(sa.text(
-        "SELECT attname AS name, format_type(atttypid, atttypmod) AS type, attnotnull AS not_null "
-        "FROM pg_attribute WHERE attrelid = CAST(:table AS regclass) AND attnum > 0 AND NOT attisdropped "
-        "ORDER BY attnum"), {"table": table}))
+    return list(run_sql_file(connection, "db/table_columns.sql", {"table": table}))
 
 
 def estimated_rows(connection: sa.Connection, table: str) -> int:
     """PostgreSQL's estimate of a table's rows, with those of the tables that inherit it, from its statistics
     (0 before any). `table` is a trusted name."""
-    return int(connection.scalar(sa.text(
-        "SELECT sum(greatest(reltuples, 0)) FROM pg_class WHERE oid = CAST(:table AS regclass) "
-        "OR oid IN (SELECT inhrelid FROM pg_inherits WHERE inhparent = CAST(:table AS regclass))"),
-        {"table": table}) or 0)
+    return int(run_sql_file(connection, "db/estimated_rows.sql", {"table": table}).scalar() or 0)
 
 
 @contextmanager
@@ -136,40 +127,39 @@ def indexes_built_afterwards(connection: sa.Connection, table: str) -> Iterator[
     """Drop `table`'s indexes (and the primary key and unique constraints they back) for a bulk insert,
     and build them again afterwards, in the same transaction: one sorted build per index instead of an
     insertion into each index per row. Until the transaction ends, readers of the table wait (the drop
-    locks it). `table` is a trusted name; its definitions are read back from the catalog."""
-    constraints = connection.execute(sa.text(
-        "SELECT quote_ident(conname) AS name, pg_get_constraintdef(oid) AS definition FROM pg_constraint "
-        "WHERE conrelid = CAST(:table AS regclass) AND contype IN ('p', 'u') ORDER BY conname"),
-        {"table": table}).all()
-    indexes = connection.execute(sa.text(
-        "SELECT indexrelid::regclass::text AS name, pg_get_indexdef(indexrelid) AS definition FROM pg_index "
-        "WHERE indrelid = CAST(:table AS regclass) "
-        "AND NOT EXISTS (SELECT 1 FROM pg_constraint WHERE conindid = indexrelid) ORDER BY 1"),
-        {"table": table}).all()
+    locks it). `table` is NAME or SCHEMA.NAME; its definitions are read back from the catalog, and are
+    executed as the catalog writes them."""
+    table_name = identifier(table, "table")
+    constraints = run_sql_file(connection, "db/unique_constraints.sql", {"table": table}).all()
+    indexes = run_sql_file(connection, "db/plain_indexes.sql", {"table": table}).all()
     for constraint in constraints:
-        connection.exec_driver_sql(f"ALTER TABLE {table} DROP CONSTRAINT {constraint.name}")
+        connection.exec_driver_sql(pgsql.SQL("ALTER TABLE {} DROP CONSTRAINT {}").format(
+            table_name, pgsql.Identifier(constraint.name)).as_string(None))
     for index in indexes:
-        connection.exec_driver_sql(f"DROP INDEX {index.name}")
+        connection.exec_driver_sql(pgsql.SQL("DROP INDEX {}").format(
+            pgsql.Identifier(index.schema_name, index.name)).as_string(None))
     yield
     for constraint in constraints:
-        connection.exec_driver_sql(f"ALTER TABLE {table} ADD CONSTRAINT {constraint.name} {constraint.definition}")
+        connection.exec_driver_sql(pgsql.SQL("ALTER TABLE {} ADD CONSTRAINT {} {}").format(
+            table_name, pgsql.Identifier(constraint.name), pgsql.SQL(constraint.definition)).as_string(None))
     for index in indexes:
         connection.exec_driver_sql(index.definition)
 
 
 def vacuum_after_load(engine: Engine, table: str) -> None:
-    """VACUUM (ANALYZE) a table just bulk-loaded (trusted name), after its transaction committed: its rows'
-    hint bits and visibility are settled once, now, rather than by the first scans of the next runs (which
-    would write every page back) or by an autovacuum running beside them."""
+    """VACUUM (ANALYZE) a table just bulk-loaded (NAME or SCHEMA.NAME), after its transaction committed: its
+    rows' hint bits and visibility are settled once, now, rather than by the first scans of the next runs
+    (which would write every page back) or by an autovacuum running beside them."""
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
-        connection.exec_driver_sql(f"VACUUM (ANALYZE) {table}")
+        connection.exec_driver_sql(
+            pgsql.SQL("VACUUM (ANALYZE) {}").format(identifier(table, "table")).as_string(None))
 
 
 # -- work tables a run has replaced -----------------------------------------------------------------------
 # Replacing a table of millions of rows used to drop the old one in the replacing transaction, whose commit
-# then waited for the file system to free its files (about a second per GB here, cores idle). Instead the
-# transaction renames it to <name>_retired (a partition: <table>_retired_p<n>), a moment's catalog change,
-# and RetiredTables drops it later on its own connection while the run computes, off the run's path.
+# then waited for the file system to free its files, cores idle. Instead the transaction renames it to
+# <name>_retired (a partition: <table>_retired_p<n>), a moment's catalog change, and RetiredTables drops it
+# later on its own connection while the run computes, off the run's path.
 # Whatever bears such a name is garbage.
 WORK_SCHEMA = "segmentation_work"
 RETIRED_SUFFIX = re.compile(r"_retired(_p[0-9]+)?$")
@@ -180,12 +170,12 @@ def drop_retired_tables(engine: Engine) -> list[str]:
     retired meanwhile is garbage too, so whatever is found may go (IF EXISTS: a run's own retiring drops a
     leftover of the same name first)."""
     with engine.connect() as connection:
-        names = [name for name in connection.scalars(sa.text(
-            "SELECT relname FROM pg_class WHERE relnamespace = CAST(:schema AS regnamespace) AND relkind = 'r' "
-            "ORDER BY relname DESC"), {"schema": WORK_SCHEMA}) if RETIRED_SUFFIX.search(name)]  # parts first
+        tables = run_sql_file(connection, "db/schema_tables.sql", {"schema": WORK_SCHEMA}).scalars()
+        names = [name for name in tables if RETIRED_SUFFIX.search(name)]  # partitions first
     for name in names:
         with engine.begin() as connection:
-            connection.exec_driver_sql(f"DROP TABLE IF EXISTS {WORK_SCHEMA}.{quote_identifier(name)}")
+            connection.exec_driver_sql(pgsql.SQL("DROP TABLE IF EXISTS {}").format(
+                identifier(f"{WORK_SCHEMA}.{name}", "retired table")).as_string(None))
     return names
 
 
@@ -209,9 +199,7 @@ def page_ranges(connection: sa.Connection, table: str, parts: int) -> list[dict[
     """Split a table's pages into `parts` contiguous ranges, as the TID bounds first_row (inclusive) and
     end_row (exclusive) of statements that each read one range: `ctid >= %(first_row)s::tid AND ctid <
     %(end_row)s::tid` is a TID range scan, which reads only those pages. `table` is a trusted name."""
-    pages = int(connection.scalar(sa.text(
-        "SELECT pg_relation_size(CAST(:table AS regclass)) / current_setting('block_size')::bigint"),
-        {"table": table}))
+    pages = int(run_sql_file(connection, "db/table_pages.sql", {"table": table}).scalar())
     bounds = [pages * part // parts for part in range(parts)] + [LAST_BLOCK]
     return [{"first_row": f"({bounds[part]},0)", "end_row": f"({bounds[part + 1]},0)"}
             for part in range(parts)]
@@ -256,8 +244,8 @@ def read_arrays(engine: Engine, query: str, count_query: str | None, columns: di
 
     ADBC's PostgreSQL driver reads the rows by binary COPY and decodes them into Arrow record batches in
     C++; each batch is copied into arrays preallocated from `count_query`'s count, so memory is the
-    arrays plus one batch. (psycopg hands Python one COPY message per row: at ~1.7 us each, reading ten
-    million customers was bound by this process's CPU.) Without `count_query` (a small result that would
+    arrays plus one batch. (psycopg hands Python one COPY message per row: reading ten million customers
+    that way was bound by this process's CPU.) Without `count_query` (a small result that would
     cost a second scan to count) the batches are kept and joined at the end. `columns` maps each selected
     column to its numpy kind ("f8", "i8", "i4", "i2"). Values must not be NULL (select coalesce(x, 'NaN')
     for floats). It opens its own connection: only committed rows are visible.
@@ -318,14 +306,16 @@ def _array_batches(cursor: Any, query: str, columns: dict[str, str]) -> Iterator
 
 def copy_in_arrays(connection: sa.Connection, table: str, arrays: dict[str, np.ndarray],
                    chunk_rows: int = 500_000) -> int:
-    """Append equally long arrays to `table` (trusted name) with binary COPY; no NaN-to-NULL translation."""
+    """Append equally long arrays to `table` (NAME or SCHEMA.NAME) with binary COPY; no NaN-to-NULL
+    translation."""
     names = list(arrays)
     rows = len(arrays[names[0]]) if names else 0
     kinds = {name: arrays[name].dtype.str[1:] for name in names}  # e.g. "f8", "i8", "i4"
     dtype = _binary_row_dtype(kinds)
-    column_list = ", ".join(quote_identifier(name, "column") for name in names)
+    statement = pgsql.SQL("COPY {} ({}) FROM STDIN WITH (FORMAT binary)").format(
+        identifier(table, "table"), pgsql.SQL(", ").join(identifier(name, "column") for name in names))
     with driver_connection(connection).cursor() as cursor:
-        with cursor.copy(f"COPY {table} ({column_list}) FROM STDIN WITH (FORMAT binary)") as copy:
+        with cursor.copy(statement) as copy:
             copy.write(_BINARY_SIGNATURE + b"\x00\x00\x00\x00" + b"\x00\x00\x00\x00")
             for start in range(0, rows, chunk_rows):
                 stop = min(start + chunk_rows, rows)
@@ -337,3 +327,27 @@ def copy_in_arrays(connection: sa.Connection, table: str, arrays: dict[str, np.n
                 copy.write(records.tobytes())
             copy.write(_BINARY_TRAILER)
     return rows
+
+
+# -- values where PostgreSQL takes no parameters ----------------------------------------------------------
+def sql_file_with_values(connection: sa.Connection, relative_path: str, params: dict[str, Any],
+                         **parts: SqlPart) -> str:
+    """sql/<relative_path> (see sql_file) with its %(name)s values bound into the text by psycopg itself
+    (client-side binding: each value written as a literal of its type), for a query handed to a client that
+    takes no psycopg parameters (ADBC). The file keeps the one convention; `connection` lends psycopg's
+    adapters."""
+    from psycopg import ClientCursor  # noqa: PLC0415 (psycopg is imported already, as psycopg.sql)
+
+    with ClientCursor(driver_connection(connection)) as cursor:
+        return cursor.mogrify(sql_file(relative_path, **parts), params)
+
+
+def run_sql_file_with_values(connection: sa.Connection, relative_path: str, params: dict[str, Any],
+                             **parts: SqlPart) -> None:
+    """Execute sql/<relative_path> (see sql_file), a statement PostgreSQL takes no parameters in (DDL: the
+    values of a CHECK constraint or a partition bound), with `params` bound into its text by psycopg
+    (client-side binding, as sql_file_with_values), in `connection`'s transaction."""
+    from psycopg import ClientCursor  # noqa: PLC0415 (see sql_file_with_values)
+
+    with ClientCursor(driver_connection(connection)) as cursor:
+        cursor.execute(sql_file(relative_path, **parts), params)

@@ -16,11 +16,12 @@ from pathlib import Path
 
 import sqlalchemy as sa
 import yaml
+from psycopg import sql as pgsql
 from pydantic import BaseModel, ConfigDict, ValidationError
 from sqlalchemy.engine import Engine
 
 from tasks.errors import ConfigurationError, NoSourceDataError
-from tasks.db.sql import analyze_for_planning, quote_identifier, quote_table, read_sql, table_columns
+from tasks.db.sql import analyze_for_planning, identifier, run_sql_file, table_columns
 
 SOURCE_COLUMNS = [
     "customer_id", "birth_year", "education", "marital_status", "income", "kids_home", "teens_home",
@@ -53,7 +54,8 @@ class SourceMapping(BaseModel):
     snapshot_date: date | None = None
     currency: str | None = None
 
-    def select_list(self) -> str:
+    def select_list(self) -> pgsql.Composed:
+        """The mapped columns, each validated and quoted, AS its canonical name, in the canonical order."""
         missing = [column for column in SOURCE_COLUMNS if column not in self.columns]
         unknown = sorted(set(self.columns) - set(SOURCE_COLUMNS))
         if missing or unknown:
@@ -62,8 +64,8 @@ class SourceMapping(BaseModel):
                 + (f"no platform column given for {', '.join(missing)}" if missing else "")
                 + ("; " if missing and unknown else "")
                 + (f"unknown canonical columns {', '.join(unknown)}" if unknown else ""))
-        return ", ".join(f"{quote_identifier(self.columns[column], 'mapped column')} AS {column}"
-                         for column in SOURCE_COLUMNS)
+        return pgsql.SQL(", ").join(pgsql.SQL("{} AS {}").format(
+            identifier(self.columns[column], "mapped column"), pgsql.Identifier(column)) for column in SOURCE_COLUMNS)
 
 
 def load_mapping(path: Path | None) -> SourceMapping:
@@ -95,7 +97,7 @@ def extract_customers(engine: Engine, mapping: SourceMapping, today: date) -> Ex
     table's are computed). A source column of a type the extract's cannot take is refused first, by
     name.
     """
-    source = quote_table(mapping.table, "source table")
+    source = identifier(mapping.table, "source table")
     columns = mapping.select_list()
     with _source_errors(mapping), \
             engine.connect().execution_options(isolation_level="REPEATABLE READ") as connection:
@@ -103,21 +105,19 @@ def extract_customers(engine: Engine, mapping: SourceMapping, today: date) -> Ex
         extract_columns = table_columns(connection, EXTRACT_TABLE)
         not_extracted = _source_columns_not_extracted(connection, mapping, extract_columns)
         if not_extracted is not None:
-            rows = connection.exec_driver_sql(read_sql("extract/customers_extract_whole_rows.sql")).rowcount
+            rows = run_sql_file(connection, "extract/customers_extract_whole_rows.sql").rowcount
             for column in not_extracted:
-                connection.exec_driver_sql(
-                    f"ALTER TABLE segmentation_work.customers_extract_next DROP COLUMN {quote_identifier(column)}")
+                run_sql_file(connection, "extract/drop_extract_column.sql", column=column)
         else:
-            vocabulary = connection.execute(sa.text(
-                "SELECT field, label, canonical FROM source.label_vocabulary")).all()
-            typed = ", ".join(f"{_typed_value(column, extract_columns)} AS {quote_identifier(column.name)}"
-                              for column in extract_columns)
-            rows = connection.exec_driver_sql(
-                read_sql("extract/customers_extract.sql").format(columns=columns, source=source, typed=typed),
-                {f"{field}_labels": json.dumps(canonical_labels([(row.label, row.canonical) for row in vocabulary
+            vocabulary = run_sql_file(connection, "extract/label_vocabulary.sql").all()
+            typed = pgsql.SQL(", ").join(
+                pgsql.SQL("{} AS {}").format(_typed_value(column, extract_columns), pgsql.Identifier(column.name))
+                for column in extract_columns)
+            rows = run_sql_file(connection, "extract/customers_extract.sql", {
+                f"{field}_labels": json.dumps(canonical_labels([(row.label, row.canonical) for row in vocabulary
                                                                 if row.field == field]))
-                 for field in LABELLED_FIELDS}).rowcount
-        connection.exec_driver_sql(read_sql("extract/swap_extract.sql"))
+                for field in LABELLED_FIELDS}, columns=columns, source=source, typed=typed).rowcount
+        run_sql_file(connection, "extract/swap_extract.sql")
         connection.commit()
     with engine.begin() as connection:
         analyze_for_planning(connection, EXTRACT_TABLE)
@@ -127,23 +127,27 @@ def extract_customers(engine: Engine, mapping: SourceMapping, today: date) -> Ex
     snapshot_date, currency = mapping.snapshot_date, mapping.currency
     if mapping.table == DEFAULT_SOURCE_TABLE:
         with engine.connect() as connection:
-            latest = connection.execute(sa.text(
-                "SELECT snapshot_date, currency FROM source.loads ORDER BY load_id DESC LIMIT 1")).first()
+            latest = run_sql_file(connection, "extract/latest_load.sql").first()
         if latest is not None:
             snapshot_date, currency = snapshot_date or latest.snapshot_date, currency or latest.currency
     return ExtractResult(rows=rows, source_table=mapping.table, snapshot_date=snapshot_date or today,
                          currency=currency or "")
 
 
-def _typed_value(column: sa.Row, extract_columns: list[sa.Row]) -> str:
+def _typed_value(column: sa.Row, extract_columns: list[sa.Row]) -> pgsql.Composed:
     """The SQL of an extract column's value, of its type, from the mapped source's row (`extracted`): the
     generated columns (record hash, spend total) are computed from the typed values they take, as
-    source.customers' own are."""
-    if column.name not in GENERATED_COLUMNS:
-        return f"CAST(extracted.{quote_identifier(column.name)} AS {column.type})"
-    function, arguments = GENERATED_COLUMNS[column.name]
+    source.customers' own are. Types are the catalog's own text (format_type), not configuration."""
     types = {other.name: other.type for other in extract_columns}
-    return f"{function}({', '.join(f'CAST(extracted.{name} AS {types[name]})' for name in arguments)})"
+
+    def typed(name: str) -> pgsql.Composed:
+        return pgsql.SQL("CAST({} AS {})").format(pgsql.Identifier("extracted", name), pgsql.SQL(types[name]))
+
+    if column.name not in GENERATED_COLUMNS:
+        return typed(column.name)
+    function, arguments = GENERATED_COLUMNS[column.name]
+    return pgsql.SQL("{}({})").format(identifier(function, "function"),
+                                      pgsql.SQL(", ").join(typed(name) for name in arguments))
 
 
 def _source_columns_not_extracted(connection: sa.Connection, mapping: SourceMapping,
@@ -152,9 +156,9 @@ def _source_columns_not_extracted(connection: sa.Connection, mapping: SourceMapp
     the extract's, in their order and types, with others among them (load_id): the names of those others,
     which the extract copies with the rest and drops (a drop that leaves the rows as they are). None for any
     other source, or one laid out otherwise. Copying whole rows skips taking each row apart and building it
-    anew, most of a CREATE TABLE AS of listed columns (2.5-3.5 s against 7.4-11.8 s at ten million
-    customers). Its labels are canonical already, with the raw ones beside them (the contract of
-    source.customers, which `segments load` and `segments generate` keep)."""
+    anew, most of the work of a CREATE TABLE AS of listed columns. Its labels are canonical already, with the
+    raw ones beside them (the contract of source.customers, which `segments load` and `segments generate`
+    keep)."""
     if mapping.table != DEFAULT_SOURCE_TABLE or mapping.columns != SourceMapping().columns:
         return None
     extracted = {column.name for column in extract_columns}
@@ -181,9 +185,9 @@ def canonical_labels(vocabulary: list[tuple[str, str]]) -> dict[str, str]:
     return labels
 
 
-def _check_source_types(connection: sa.Connection, mapping: SourceMapping, source: str) -> None:
-    mismatched = connection.exec_driver_sql(read_sql("extract/source_types.sql"), {
-        "source": source, "canonical_columns": list(mapping.columns),
+def _check_source_types(connection: sa.Connection, mapping: SourceMapping, source: pgsql.Identifier) -> None:
+    mismatched = run_sql_file(connection, "extract/source_types.sql", {
+        "source": source.as_string(None), "canonical_columns": list(mapping.columns),
         "source_columns": list(mapping.columns.values())}).all()
     if mismatched:
         raise ConfigurationError(f"the source table {mapping.table} has columns of the wrong type: " + "; ".join(

@@ -21,10 +21,11 @@ from pathlib import Path
 
 import pandas as pd
 import sqlalchemy as sa
+from psycopg import sql as pgsql
 from sqlalchemy.engine import Engine
 
 from tasks.errors import InputFileError
-from tasks.db.sql import vacuum_after_load
+from tasks.db.sql import driver_connection, run_sql_file, sql_file, vacuum_after_load
 
 log = logging.getLogger(__name__)
 
@@ -213,7 +214,7 @@ class Vocabulary:
 
     @classmethod
     def read(cls, connection: sa.Connection) -> Vocabulary:
-        rows = connection.execute(sa.text("SELECT field, label, canonical, language FROM source.label_vocabulary")).all()
+        rows = run_sql_file(connection, "load/label_vocabulary.sql").all()
         return cls({(f, label): c for f, label, c, _ in rows}, {(f, label): lang for f, label, _, lang in rows})
 
     def language_of(self, labels: pd.Series) -> str:
@@ -245,17 +246,15 @@ def load_customers_file(engine: Engine, path: Path, *, currency: str | None = No
 
     with engine.begin() as connection:
         vocabulary = Vocabulary.read(connection)
-        raw_connection = connection.connection.driver_connection
-        connection.execute(sa.text("DELETE FROM source.customers"))
-        load_id = connection.scalar(sa.text(
-            "INSERT INTO source.loads (file_name, file_sha256, delimiter, date_format, label_language, "
-            "currency, snapshot_date, row_count) VALUES (:file, :sha, :delimiter, '', '', '', CURRENT_DATE, 0) "
-            "RETURNING load_id"), {"file": path.name, "sha": sha256, "delimiter": delimiter})
+        run_sql_file(connection, "load/clear_customers.sql")
+        load_id = run_sql_file(connection, "load/start_file_load.sql", {
+            "file_name": path.name, "file_sha256": sha256, "delimiter": delimiter}).scalar()
         rows = 0
         date_format = language = ""
         latest_enrolment: date | None = None
-        with raw_connection.cursor() as cursor, cursor.copy(
-                f"COPY source.customers ({', '.join(TABLE_COLUMNS)}) FROM STDIN WITH (FORMAT csv)") as copy:
+        copy_statement = sql_file("load/copy_customers.sql",
+                                  columns=pgsql.SQL(", ").join(map(pgsql.Identifier, TABLE_COLUMNS)))
+        with driver_connection(connection).cursor() as cursor, cursor.copy(copy_statement) as copy:
             for chunk in iter_chunks(path, delimiter, header_map):
                 if not date_format:
                     date_format = detect_date_format(chunk["enrolled_on"].str.strip(), name, rows + 2)
@@ -278,11 +277,9 @@ def load_customers_file(engine: Engine, path: Path, *, currency: str | None = No
         resolved_currency = currency or ("IDR" if "MntCoke" in header_map or language == "id" else "USD")
         # The export does not say when it was taken: default to the day after the latest enrolment.
         resolved_snapshot = snapshot_date or (latest_enrolment + timedelta(days=1))
-        connection.execute(sa.text(
-            "UPDATE source.loads SET date_format = :date_format, label_language = :language, currency = :currency, "
-            "snapshot_date = :snapshot, row_count = :rows WHERE load_id = :load_id"),
-            {"date_format": date_format, "language": language, "currency": resolved_currency,
-             "snapshot": resolved_snapshot, "rows": rows, "load_id": load_id})
+        run_sql_file(connection, "load/finish_file_load.sql", {
+            "date_format": date_format, "label_language": language, "currency": resolved_currency,
+            "snapshot_date": resolved_snapshot, "row_count": rows, "load_id": load_id})
     vacuum_after_load(engine, "source.customers")
     return LoadResult(load_id, rows, delimiter, date_format, language, resolved_currency, resolved_snapshot,
                       time.perf_counter() - started)
@@ -290,8 +287,7 @@ def load_customers_file(engine: Engine, path: Path, *, currency: str | None = No
 
 def _check_unique_ids(connection: sa.Connection, path: Path, delimiter: str, header: str) -> None:
     """Fail on a repeated customer id, naming the lines (the database finds it; the file gives the lines)."""
-    duplicate = connection.scalar(sa.text(
-        "SELECT customer_id FROM source.customers GROUP BY customer_id HAVING count(*) > 1 LIMIT 1"))
+    duplicate = run_sql_file(connection, "load/repeated_customer_id.sql").scalar()
     if duplicate is None:
         return
     ids = pd.read_csv(path, sep=delimiter, usecols=[header], dtype=str, encoding="utf-8-sig")[header]

@@ -33,7 +33,7 @@ from tasks.load.customers_file import (
     sniff_delimiter,
 )
 from tasks.settings import SAMPLE_DATA
-from tasks.db.sql import copy_in_arrays, read_sql, vacuum_after_load
+from tasks.db.sql import copy_in_arrays, run_sql_file, sql_file, vacuum_after_load
 
 MIN_CUSTOMERS, MAX_CUSTOMERS = 1, 50_000_000
 GENERATE_CHUNK_ROWS = 100_000
@@ -174,7 +174,7 @@ def generate_customers(engine: Engine, customers: int, *, seed: int = 7, chunk_r
 
     Each chunk goes by binary COPY into a temporary table (numbers only: labels as codes, dates as
     day numbers), then one INSERT ... SELECT turns it into canonical rows: text CSV formatting in
-    pandas was the bottleneck (~20k rows/s). The quirk shares default to the sample's own (about 1.1%
+    pandas was the bottleneck. The quirk shares default to the sample's own (about 1.1%
     missing income, 0.13% implausible birth years). A source.loads row records the currency and
     snapshot date, as `segments load` would.
     """
@@ -190,26 +190,21 @@ def generate_customers(engine: Engine, customers: int, *, seed: int = 7, chunk_r
                        else implausible_birth_year_share)
         snapshot = profile.last_enrolment + timedelta(days=1)
         recipe = f"generated customers={customers} seed={seed} missing_income={income_share} birth={birth_share}"
-        # TRUNCATE (not DELETE): at millions of rows it is instant and still transactional.
-        connection.exec_driver_sql("TRUNCATE source.customers")
-        load_id = connection.scalar(sa.text(
-            "INSERT INTO source.loads (file_name, file_sha256, delimiter, date_format, label_language, currency, "
-            "snapshot_date, row_count) VALUES (:file, :sha, '', 'yyyy-mm-dd', 'canonical', :currency, :snapshot, "
-            ":rows) RETURNING load_id"),
-            {"file": f"generated:{customers}", "sha": hashlib.sha256(recipe.encode()).hexdigest(),
-             "currency": profile.currency, "snapshot": snapshot, "rows": customers})
-        connection.exec_driver_sql(read_sql("load/generated_tables.sql"))
-        connection.execute(sa.text("INSERT INTO generated_labels (field, code, canonical, raw) "
-                                   "VALUES (:field, :code, :canonical, :raw)"),
-                           labels[["field", "code", "canonical", "raw"]].to_dict("records"))
-        insert = read_sql("load/insert_customers.sql")
+        run_sql_file(connection, "load/truncate_customers.sql")
+        load_id = run_sql_file(connection, "load/record_generated_load.sql", {
+            "file_name": f"generated:{customers}", "file_sha256": hashlib.sha256(recipe.encode()).hexdigest(),
+            "currency": profile.currency, "snapshot_date": snapshot, "row_count": customers}).scalar()
+        run_sql_file(connection, "load/generated_tables.sql")
+        connection.exec_driver_sql(sql_file("load/insert_generated_label.sql"),
+                                   labels[["field", "code", "canonical", "raw"]].to_dict("records"))
+        clear_chunk, insert = sql_file("load/truncate_generated_chunk.sql"), sql_file("load/insert_customers.sql")
         written = missing = odd_years = 0
         while written < customers:
             size = min(chunk_rows, customers - written)
             chunk = synthesise_chunk(profile, rng, FIRST_CUSTOMER_ID + written, size, income_share, birth_share)
             missing += int(chunk["income"].isna().sum())
             odd_years += int((chunk["birth_year"] < PLAUSIBLE_BIRTH_YEAR_FROM).sum())
-            connection.exec_driver_sql("TRUNCATE generated_chunk")
+            connection.exec_driver_sql(clear_chunk)
             copy_in_arrays(connection, "generated_chunk", _wire_arrays(chunk, labels))
             connection.exec_driver_sql(insert, {"load_id": load_id})
             written += size

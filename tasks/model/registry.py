@@ -9,6 +9,7 @@ from datetime import date, datetime
 import numpy as np
 import sqlalchemy as sa
 
+from tasks.db.sql import run_sql_file, sql_file
 from tasks.model.kmeans import Preprocessing
 from tasks.model.segments import SegmentLabel
 
@@ -39,22 +40,18 @@ class StoredModel:
 
 
 def read_active_model(connection: sa.Connection) -> StoredModel | None:
-    row = connection.execute(sa.text(
-        "SELECT * FROM segmentation.models WHERE status = 'active'")).mappings().first()
+    row = run_sql_file(connection, "model/active_model.sql").mappings().first()
     return _from_row(connection, row) if row else None
 
 
 def read_model(connection: sa.Connection, model_version: int) -> StoredModel | None:
-    row = connection.execute(sa.text("SELECT * FROM segmentation.models WHERE model_version = :version"),
-                             {"version": model_version}).mappings().first()
+    row = run_sql_file(connection, "model/model_by_version.sql", {"model_version": model_version}).mappings().first()
     return _from_row(connection, row) if row else None
 
 
 def _from_row(connection: sa.Connection, row) -> StoredModel:
-    segments = connection.execute(sa.text(
-        "SELECT cluster_index, segment_id, segment_name, tier, recommended_action "
-        "FROM segmentation.model_segments WHERE model_version = :version ORDER BY cluster_index"),
-        {"version": row["model_version"]}).all()
+    segments = run_sql_file(connection, "model/model_segment_labels.sql",
+                            {"model_version": row["model_version"]}).all()
     return StoredModel(
         model_version=row["model_version"], trained_at=row["trained_at"], as_of=row["as_of"],
         recipe_name=row["recipe_name"], recipe=row["recipe"],
@@ -65,37 +62,27 @@ def _from_row(connection: sa.Connection, row) -> StoredModel:
 
 
 def next_segment_id(connection: sa.Connection) -> int:
-    return int(connection.scalar(sa.text("SELECT coalesce(max(segment_id), 0) + 1 FROM segmentation.model_segments")))
+    return int(run_sql_file(connection, "model/next_segment_id.sql").scalar_one())
 
 
 def insert_candidate(connection: sa.Connection, model: StoredModel, run_id: int) -> int:
     """Store a freshly trained model as a candidate; publish activates it."""
-    version = connection.scalar(sa.text(
-        "INSERT INTO segmentation.models (run_id, as_of, recipe_name, recipe, features, preprocessing, centroids, "
-        "metrics, training_rows, training_fingerprint, feature_baseline, status) VALUES (:run_id, :as_of, "
-        ":recipe_name, CAST(:recipe AS jsonb), :features, CAST(:preprocessing AS jsonb), CAST(:centroids AS jsonb), "
-        "CAST(:metrics AS jsonb), :training_rows, :fingerprint, CAST(:baseline AS jsonb), 'candidate') "
-        "RETURNING model_version"),
-        {"run_id": run_id, "as_of": model.as_of, "recipe_name": model.recipe_name,
-         "recipe": json.dumps(model.recipe, default=str), "features": model.features,
-         "preprocessing": json.dumps(model.preprocessing.to_json()),
-         "centroids": json.dumps(model.centroids.tolist()), "metrics": json.dumps(model.metrics),
-         "training_rows": model.training_rows, "fingerprint": model.training_fingerprint,
-         "baseline": json.dumps(model.feature_baseline)})
-    connection.execute(sa.text(
-        "INSERT INTO segmentation.model_segments (model_version, cluster_index, segment_id, segment_name, tier, "
-        "recommended_action) VALUES (:version, :cluster_index, :segment_id, :segment_name, :tier, :action)"),
-        [{"version": version, "cluster_index": label.cluster_index, "segment_id": label.segment_id,
-          "segment_name": label.segment_name, "tier": label.tier, "action": label.recommended_action}
-         for label in model.segments])
+    version = run_sql_file(connection, "model/insert_candidate_model.sql", {
+        "run_id": run_id, "as_of": model.as_of, "recipe_name": model.recipe_name,
+        "recipe": json.dumps(model.recipe, default=str), "features": model.features,
+        "preprocessing": json.dumps(model.preprocessing.to_json()),
+        "centroids": json.dumps(model.centroids.tolist()), "metrics": json.dumps(model.metrics),
+        "training_rows": model.training_rows, "fingerprint": model.training_fingerprint,
+        "baseline": json.dumps(model.feature_baseline)}).scalar_one()
+    connection.exec_driver_sql(sql_file("model/insert_model_segment.sql"), [
+        {"model_version": version, "cluster_index": label.cluster_index, "segment_id": label.segment_id,
+         "segment_name": label.segment_name, "tier": label.tier, "recommended_action": label.recommended_action}
+        for label in model.segments])
     model.model_version = version
     return version
 
 
 def activate(connection: sa.Connection, model_version: int) -> None:
     """Make `model_version` the active model (within the caller's publish transaction)."""
-    connection.execute(sa.text(
-        "UPDATE segmentation.models SET status = 'retired' WHERE status = 'active' AND model_version <> :version"),
-        {"version": model_version})
-    connection.execute(sa.text("UPDATE segmentation.models SET status = 'active' WHERE model_version = :version"),
-                       {"version": model_version})
+    run_sql_file(connection, "model/retire_active_model.sql", {"model_version": model_version})
+    run_sql_file(connection, "model/activate_model.sql", {"model_version": model_version})

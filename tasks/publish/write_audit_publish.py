@@ -4,7 +4,7 @@ The run's rows are built in a new staging table (one partition per range of cust
 its own connection), audited there, then published in one transaction that records history and profiles
 and swaps the staging partitions in as the partitions of segmentation.customer_segments. Readers see the
 previous segments or the new ones, never a mix; while the rows are written they keep reading the previous
-ones, and a failed run leaves them as they were.
+ones, and a failed run leaves them as they were. The statements are the files of sql/publish/.
 """
 
 from __future__ import annotations
@@ -16,25 +16,28 @@ from datetime import datetime, timezone
 from functools import partial
 
 import sqlalchemy as sa
+from psycopg import sql as pgsql
 from sqlalchemy.engine import Engine
 
-from tasks.model import registry
 from tasks.db.server import PARALLEL_PARTS, in_parallel
-from tasks.errors import AuditFailedError
-from tasks.features.compute import FEATURES_TABLE
-from tasks.model.registry import StoredModel
-from tasks.model.scoring import scoring_sql
-from tasks.model.segments import SPEND_WINDOW_YEARS
 from tasks.db.sql import (
     WORK_SCHEMA,
     analyze_for_planning,
     estimated_rows,
+    identifier,
     indexes_built_afterwards,
-    quote_identifier,
-    read_sql,
+    run_sql_file,
+    run_sql_file_with_values,
+    sql_file,
     table_columns,
     without_parallel_workers,
 )
+from tasks.errors import AuditFailedError
+from tasks.features.compute import FEATURES_TABLE
+from tasks.model import registry
+from tasks.model.registry import StoredModel
+from tasks.model.scoring import scoring_sql
+from tasks.model.segments import SPEND_WINDOW_YEARS
 from tasks.model.train import Assignment
 
 STAGING_TABLE = f"{WORK_SCHEMA}.customer_segments_staging"
@@ -62,39 +65,40 @@ def stage(engine: Engine, model: StoredModel, run_id: int, assigned_at: datetime
     """
     scoring = scoring_sql(model.preprocessing, model.centroids)
     with engine.begin() as connection:
-        connection.exec_driver_sql(read_sql("publish/staging_table.sql"))
-        # Statistics for the join's plan (a handful of rows autovacuum never analyses). Here, once: two
-        # connections analysing one table wait for each other.
-        connection.exec_driver_sql("ANALYZE segmentation.model_segments")
+        run_sql_file(connection, "publish/staging_table.sql")
+        # Statistics for the join's plan. Here, once: two connections analysing one table wait for each other.
+        run_sql_file(connection, "publish/analyze_model_segments.sql")
         ranges = [StagingRange(part, lower, upper)
                   for part, (lower, upper) in enumerate(_id_ranges(connection, parts))]
-        not_null = ", ".join(f"ALTER COLUMN {quote_identifier(column.name)} SET NOT NULL"
-                             for column in table_columns(connection, PUBLISHED_TABLE) if column.not_null)
+        not_null = pgsql.SQL(", ").join(
+            pgsql.SQL("ALTER COLUMN {} SET NOT NULL").format(identifier(column.name, "column"))
+            for column in table_columns(connection, PUBLISHED_TABLE) if column.not_null)
         # A table created and filled in one transaction skips the WAL at wal_level minimal (the embedded server).
-        rows_skip_the_wal = connection.scalar(sa.text("SELECT current_setting('wal_level')")) == "minimal"
-    statement = read_sql("publish/stage_assignments.sql")
+        rows_skip_the_wal = run_sql_file(connection, "publish/wal_level.sql").scalar() == "minimal"
     parameters = {"run_id": run_id, "model_version": model.model_version, "assigned_at": assigned_at,
                   **scoring.parameters}
 
     def stage_range(staged: StagingRange) -> int:
         with engine.begin() as connection:
             if rows_skip_the_wal:
-                # They must reach the disk by the commit: have the kernel write them as they come (every
-                # 512 kB) rather than all at the commit's fsync, which otherwise left the cores idle for up to
-                # 2.5 s at ten million customers; the CREATE was no slower.
-                connection.exec_driver_sql("SET LOCAL backend_flush_after = '512kB'")
-            rows = connection.exec_driver_sql(statement.format(
-                partition=staged.table, id_range=staged.check(), scaled=scoring.scaled, partial=scoring.partial,
-                nearest=scoring.nearest, cluster_index=scoring.cluster_index), parameters).rowcount
-            connection.exec_driver_sql(read_sql("publish/staging_partition.sql").format(
-                partition=staged.table, not_null=not_null, range_check=staged.check()))
+                # They must reach the disk by the commit: written as they come, rather than all at the
+                # commit's fsync, which otherwise left the cores idle at ten million customers; the CREATE
+                # was no slower.
+                run_sql_file(connection, "publish/flush_as_written.sql")
+            rows = run_sql_file(
+                connection, "publish/stage_assignments.sql", {**parameters, **staged.bounds()},
+                partition=staged.table, id_range=staged.range_check(), scaled=scoring.scaled,
+                partial=scoring.partial, nearest=scoring.nearest, cluster_index=scoring.cluster_index).rowcount
+            # DDL takes no parameters: psycopg writes the range's bounds into the statement.
+            run_sql_file_with_values(connection, "publish/staging_partition.sql", staged.bounds(),
+                                     partition=staged.table, not_null=not_null, range_check=staged.range_check())
             return rows
 
     staged_rows = sum(in_parallel([partial(stage_range, staged) for staged in ranges]))
     with engine.begin() as connection:
         for staged in ranges:
-            connection.exec_driver_sql(
-                f"ALTER TABLE {STAGING_TABLE} ATTACH PARTITION {staged.table} {staged.bound()}")
+            run_sql_file_with_values(connection, "publish/attach_staging_partition.sql", staged.bounds(),
+                                     partition=staged.table, **staged.partition_bound())
         # New tables have no statistics, and the audit's and publish's plans need the partitioned table's own
         # (without them it guessed a million segments and sorted ten million rows to disk to group them).
         # This analyses the partitions too.
@@ -113,10 +117,8 @@ def _id_ranges(connection: sa.Connection, parts: int) -> list[tuple[int | None, 
         return [(None, None)]
     estimated = estimated_rows(connection, FEATURES_TABLE)  # its rows are in the tables that inherit it
     percent = 100.0 if not estimated or estimated <= ID_SAMPLE_ROWS else 100.0 * ID_SAMPLE_ROWS / estimated
-    cuts = connection.scalar(sa.text(
-        f"SELECT percentile_disc(CAST(:fractions AS float8[])) WITHIN GROUP (ORDER BY customer_id) "
-        f"FROM {FEATURES_TABLE} TABLESAMPLE SYSTEM (:percent) REPEATABLE (0)"),
-        {"fractions": [part / parts for part in range(1, parts)], "percent": percent}) or []
+    cuts = run_sql_file(connection, "publish/id_cuts.sql", {
+        "fractions": [part / parts for part in range(1, parts)], "percent": percent}).scalar() or []
     bounds = [None, *sorted({int(cut) for cut in cuts if cut is not None}), None]
     return list(zip(bounds, bounds[1:]))
 
@@ -133,14 +135,23 @@ class StagingRange:
     def table(self) -> str:
         return f"{STAGING_TABLE}_p{self.part}"
 
-    def bound(self) -> str:
-        return (f"FOR VALUES FROM ({'MINVALUE' if self.lower is None else int(self.lower)}) "
-                f"TO ({'MAXVALUE' if self.upper is None else int(self.upper)})")
+    def bounds(self) -> dict[str, int]:
+        """The parameters lower and upper of the bounds there are."""
+        return {name: int(bound) for name, bound in (("lower", self.lower), ("upper", self.upper))
+                if bound is not None}
 
-    def check(self) -> str:
-        conditions = ([f"customer_id >= {int(self.lower)}"] if self.lower is not None else []) + \
-                     ([f"customer_id < {int(self.upper)}"] if self.upper is not None else [])
-        return " AND ".join(conditions) or "true"
+    def range_check(self) -> pgsql.Composable:
+        """The range as a condition on customer_id, its bounds the parameters lower and upper (TRUE: no bound)."""
+        conditions = ([pgsql.SQL("customer_id >= {}").format(pgsql.Placeholder("lower"))]
+                      if self.lower is not None else []) + \
+                     ([pgsql.SQL("customer_id < {}").format(pgsql.Placeholder("upper"))]
+                      if self.upper is not None else [])
+        return pgsql.SQL(" AND ").join(conditions) if conditions else pgsql.SQL("true")
+
+    def partition_bound(self) -> dict[str, pgsql.Composable]:
+        """The fragments lower and upper of a partition bound: the parameters, or MINVALUE / MAXVALUE."""
+        return {"lower": pgsql.SQL("MINVALUE") if self.lower is None else pgsql.Placeholder("lower"),
+                "upper": pgsql.SQL("MAXVALUE") if self.upper is None else pgsql.Placeholder("upper")}
 
 
 def audit(engine: Engine, *, run_id: int, model_version: int, expected_rows: int) -> list[AuditCheck]:
@@ -152,8 +163,8 @@ def audit(engine: Engine, *, run_id: int, model_version: int, expected_rows: int
     of the three, may take parallel workers."""
     def scanned_checks() -> list[AuditCheck]:
         with engine.begin() as connection:
-            connection.exec_driver_sql(read_sql("publish/staged_totals.sql"))
-            return [AuditCheck(*row) for row in connection.exec_driver_sql(read_sql("publish/audit.sql"), {
+            run_sql_file(connection, "publish/staged_totals.sql")
+            return [AuditCheck(*row) for row in run_sql_file(connection, "publish/audit.sql", {
                 "run_id": run_id, "model_version": model_version, "expected_rows": expected_rows})]
 
     partitions = _partitions_without_key(engine)
@@ -174,24 +185,20 @@ def _partitions_without_key(engine: Engine) -> list[str]:
     """The names of the staging partitions whose primary key is still to build (a repeated audit finds them
     built)."""
     with engine.connect() as connection:
-        return list(connection.scalars(sa.text(
-            "SELECT c.relname FROM pg_inherits AS i JOIN pg_class AS c ON c.oid = i.inhrelid "
-            "WHERE i.inhparent = CAST(:table AS regclass) "
-            "AND NOT EXISTS (SELECT 1 FROM pg_constraint AS k WHERE k.conrelid = i.inhrelid AND k.contype = 'p') "
-            "ORDER BY 1"), {"table": STAGING_TABLE}))
+        return list(run_sql_file(connection, "publish/partitions_without_key.sql", {"table": STAGING_TABLE}).scalars())
 
 
 def _add_primary_key(engine: Engine, partition: str) -> str | None:
     """A staging partition's primary key (customer_segments needs it); the build is the uniqueness check, as
     the partitions hold disjoint ranges of ids. Returns what failed, or None. First a unique index, whose
     build lets the audit's scan read the partition meanwhile, then made the key: a moment's lock."""
-    table, key = f"{WORK_SCHEMA}.{quote_identifier(partition)}", quote_identifier(f"{partition}_pkey")
+    names = {"partition": f"{WORK_SCHEMA}.{partition}", "key": f"{partition}_pkey"}
     try:
         with engine.begin() as connection:
             without_parallel_workers(connection)  # the other partitions' builds and the audit's scan share the cores
-            connection.exec_driver_sql(f"CREATE UNIQUE INDEX {key} ON {table} (customer_id)")
+            run_sql_file(connection, "publish/unique_customer_index.sql", **names)
         with engine.begin() as connection:
-            connection.exec_driver_sql(f"ALTER TABLE {table} ADD CONSTRAINT {key} PRIMARY KEY USING INDEX {key}")
+            run_sql_file(connection, "publish/primary_key_from_index.sql", **names)
     except sa.exc.IntegrityError as error:
         diagnostic = getattr(error.orig, "diag", None)  # psycopg's: the detail names the repeated key
         return f"customer_id repeats: {getattr(diagnostic, 'message_detail', None) or error.orig}"
@@ -212,31 +219,26 @@ def publish(engine: Engine, *, run_id: int, assignment: Assignment,
     """
     reached = after_step or (lambda _step: None)
     with engine.connect() as connection:
-        if connection.scalar(sa.text("SELECT to_regclass(:table)"), {"table": STAGING_TABLE}) is None:
+        if run_sql_file(connection, "publish/table_exists.sql", {"table": STAGING_TABLE}).scalar() is None:
             raise AuditFailedError("nothing is staged to publish (the staged rows were published already, or "
                                    "never staged): stage and audit the run's assignments first")
-        if connection.scalar(sa.text("SELECT to_regclass(:table)"), {"table": STAGED_TOTALS}) is None:
+        if run_sql_file(connection, "publish/table_exists.sql", {"table": STAGED_TOTALS}).scalar() is None:
             raise AuditFailedError("the staged rows were not audited: audit them before publishing")
-        partitions = connection.execute(sa.text(
-            "SELECT inhrelid::regclass::text AS name, pg_get_partition_constraintdef(inhrelid) AS range "
-            "FROM pg_inherits WHERE inhparent = CAST(:table AS regclass) ORDER BY 1"), {"table": STAGING_TABLE}).all()
+        partitions = run_sql_file(connection, "publish/staging_partitions.sql", {"table": STAGING_TABLE}).all()
         # Into an empty history (a first publish) every staged customer is a new row: nothing to compare.
-        empty_history = not connection.scalar(sa.text("SELECT EXISTS (SELECT 1 FROM segmentation.segment_history)"))
-    changes = [] if empty_history else [f"segmentation_work.history_changes_p{part}"
-                                        for part in range(len(partitions))]
+        empty_history = not run_sql_file(connection, "publish/history_has_rows.sql").scalar()
+    changes = [] if empty_history else [f"{WORK_SCHEMA}.history_changes_p{part}" for part in range(len(partitions))]
 
     def find_changes(table: str, partition: sa.Row) -> None:
         with engine.begin() as connection:
             without_parallel_workers(connection)  # one statement per partition, at once
-            connection.exec_driver_sql(read_sql("publish/history_changes.sql").format(
-                changes=table, partition=partition.name, partition_range=partition.range or "true"))
+            # The range is the catalog's own text of the partition constraint (pg_get_partition_constraintdef).
+            run_sql_file(connection, "publish/history_changes.sql", changes=table, partition=partition.name,
+                         partition_range=pgsql.SQL(partition.range or "true"))
 
     finding = [] if empty_history else [partial(find_changes, table, partition)
                                         for table, partition in zip(changes, partitions, strict=True)]
-    all_changes = "(" + " UNION ALL ".join(
-        [f"SELECT * FROM {table}" for table in changes] or
-        [f"SELECT customer_id, false AS close_current, true AS open_new, segment_id, segment_name, tier, run_id "
-         f"FROM {STAGING_TABLE}"]) + ")"
+    all_changes = _all_changes(changes)
     in_parallel(finding)
     with engine.begin() as connection:
         if assignment.trained:
@@ -244,31 +246,39 @@ def publish(engine: Engine, *, run_id: int, assignment: Assignment,
         # A first publish: the history's indexes are built after its rows, and the table, still empty now
         # that this transaction holds its lock, is emptied anew: a table truncated in the transaction that
         # fills it takes the rows without writing them to the WAL on a server with wal_level minimal (the
-        # embedded one), nearly halving the insert of ten million rows.
+        # embedded one), which makes the insert of ten million rows much cheaper.
         with indexes_built_afterwards(connection, "segmentation.segment_history") if empty_history \
                 else nullcontext():
-            if empty_history and not connection.scalar(sa.text(
-                    "SELECT EXISTS (SELECT 1 FROM segmentation.segment_history)")):
-                connection.exec_driver_sql("TRUNCATE segmentation.segment_history")
-            connection.exec_driver_sql(read_sql("publish/segment_history.sql").format(
-                changes=all_changes, order="" if empty_history else "ORDER BY customer_id"))
+            if empty_history and not run_sql_file(connection, "publish/history_has_rows.sql").scalar():
+                run_sql_file(connection, "publish/empty_history.sql")
+            run_sql_file(connection, "publish/segment_history.sql", changes=all_changes,
+                         order=pgsql.SQL("" if empty_history else "ORDER BY customer_id"))
         reached("segment_history")
-        profiles = [dict(row) for row in connection.exec_driver_sql(read_sql("publish/segment_profiles.sql"), {
+        profiles = [dict(row) for row in run_sql_file(connection, "publish/segment_profiles.sql", {
             "run_id": run_id, "window_years": SPEND_WINDOW_YEARS}).mappings()]
         if profiles:
             columns = list(profiles[0])  # the query's own column names, segment_profiles' columns
-            connection.execute(sa.text(
-                f"INSERT INTO segmentation.segment_profiles ({', '.join(columns)}) VALUES "
-                f"({', '.join(':' + column for column in columns)}) ON CONFLICT (run_id, segment_id) DO NOTHING"),
-                profiles)
+            connection.exec_driver_sql(sql_file(
+                "publish/insert_segment_profile.sql",
+                columns=pgsql.SQL(", ").join(identifier(column, "column") for column in columns),
+                values=pgsql.SQL(", ").join(pgsql.Placeholder(column) for column in columns)), profiles)
         reached("segment_profiles")
-        published = int(connection.scalar(sa.text(
-            "SELECT sum(customers) FROM segmentation.segment_profiles WHERE run_id = :run_id"), {"run_id": run_id}))
-        connection.exec_driver_sql(read_sql("publish/swap_partition.sql"))
+        published = int(run_sql_file(connection, "publish/published_customers.sql", {"run_id": run_id}).scalar())
+        run_sql_file(connection, "publish/swap_partition.sql")
         reached("customer_segments")
         for table in changes:
-            connection.exec_driver_sql(f"DROP TABLE {table}")
+            run_sql_file(connection, "publish/drop_history_changes.sql", changes=table)
         return published
+
+
+def _all_changes(changes: list[str]) -> pgsql.Composable:
+    """The query of every change the publish applies (sql/publish/segment_history.sql's fragment changes): the
+    work tables of history changes, one per staging partition, read as one (UNION ALL); none on a first
+    publish, whose changes are every staged customer."""
+    if not changes:
+        return pgsql.SQL(sql_file("publish/first_publish_changes.sql"))
+    return pgsql.SQL("\nUNION ALL\n").join(
+        pgsql.SQL(sql_file("publish/partition_changes.sql", changes=table)) for table in changes)
 
 
 def now_utc() -> datetime:

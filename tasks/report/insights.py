@@ -21,41 +21,36 @@ from tasks.model import registry
 from tasks.report.bands import BandsConfig, bands_of
 from tasks.errors import SegmentsError
 from tasks.report.summary import format_amount
-from tasks.db.sql import copy_out_frame, quote_identifier, read_sql
+from tasks.db.sql import copy_out_frame, identifier, run_sql_file, sql_file
 
 SEGMENT_DIMENSION = "segment"
 SPEND_CATEGORIES = ("wines", "fruits", "meat", "fish", "sweets", "gold")
 CHANNELS = ("web", "catalog", "store", "deals")
 DIAGNOSTICS_SAMPLE = 3000  # silhouettes are O(n^2): a reproducible sample of the run's customers
-RUN_CUSTOMERS_SQL = "SELECT count(*) FROM segmentation.customer_segments WHERE run_id = :run_id"
 
 
 # -- conversion by band ------------------------------------------------------------------------------
 def compute_conversion_by_band(connection: sa.Connection, run_id: int, bands: BandsConfig,
                                currency: str = "") -> int:
     """(Re)compute the run's rows of segmentation.conversion_by_band from its published customers."""
-    connection.execute(sa.text("DELETE FROM segmentation.conversion_by_band WHERE run_id = :run_id"),
-                       {"run_id": run_id})
+    run_sql_file(connection, "report/clear_conversion.sql", {"run_id": run_id})
     inserted = 0
     for name, dimension in bands.dimensions.items():
         band_list, unknown_order = bands_of(dimension, currency)
-        statement = read_sql("report/conversion_by_band.sql").format(
-            value_column=quote_identifier(dimension.column, "bands column"))
-        inserted += connection.exec_driver_sql(statement, {
+        inserted += run_sql_file(connection, "report/conversion_by_band.sql", {
             "run_id": run_id, "dimension": name, "lower_bounds": dimension.lower_bounds(),
             "unknown_order": unknown_order,
             "band_orders": [band.order for band in band_list], "band_labels": [band.label for band in band_list],
             "band_lowers": [band.lower for band in band_list], "band_uppers": [band.upper for band in band_list],
-        }).rowcount
-    inserted += connection.exec_driver_sql(read_sql("report/conversion_by_segment.sql"), {"run_id": run_id}).rowcount
+        }, value_column=identifier(dimension.column, "bands column")).rowcount
+    inserted += run_sql_file(connection, "report/conversion_by_segment.sql", {"run_id": run_id}).rowcount
     return inserted
 
 
 def read_conversion(connection: sa.Connection, run_id: int, dimension_order: list[str] | None = None
                     ) -> pd.DataFrame:
     """The run's conversion rows: segments first, then `dimension_order` (others alphabetically), by band."""
-    rows = connection.execute(sa.text("SELECT * FROM segmentation.conversion_by_band WHERE run_id = :run_id"),
-                              {"run_id": run_id}).mappings().all()
+    rows = run_sql_file(connection, "report/run_conversion.sql", {"run_id": run_id}).mappings().all()
     columns = ["run_id", "dimension", "band_order", "band_label", "lower", "upper", "customers", "responders",
                "response_rate", "ci_low", "ci_high", "mean_conversion", "zero_visit_customers",
                "purchases_per_visit"]
@@ -70,8 +65,8 @@ def overall_response(conversion: pd.DataFrame, connection: sa.Connection) -> dic
     """All published customers of the run: customers, responders, response rate and its Wilson interval."""
     segments = conversion[conversion["dimension"] == SEGMENT_DIMENSION]
     customers, responders = int(segments["customers"].sum()), int(segments["responders"].sum())
-    low, high = connection.execute(sa.text("SELECT * FROM segmentation.wilson_interval(:responders, :customers)"),
-                                   {"responders": responders, "customers": customers}).one()
+    low, high = run_sql_file(connection, "report/wilson_interval.sql",
+                             {"responders": responders, "customers": customers}).one()
     return {"customers": customers, "responders": responders,
             "response_rate": responders / customers if customers else None, "ci_low": low, "ci_high": high}
 
@@ -79,8 +74,8 @@ def overall_response(conversion: pd.DataFrame, connection: sa.Connection) -> dic
 # -- segment profiles ---------------------------------------------------------------------------------
 def read_profiles(connection: sa.Connection, run_id: int) -> pd.DataFrame:
     """segment_profiles of the run (tier order) with the size and tier of each segment in the previous run."""
-    profiles = pd.DataFrame([dict(row) for row in connection.execute(sa.text(
-        "SELECT * FROM segmentation.segment_profiles WHERE run_id = :run_id"), {"run_id": run_id}).mappings()])
+    profiles = pd.DataFrame([dict(row) for row in run_sql_file(
+        connection, "report/run_profiles.sql", {"run_id": run_id}).mappings()])
     movements = read_movements(connection, run_id)
     if profiles.empty:
         return profiles
@@ -91,7 +86,7 @@ def read_profiles(connection: sa.Connection, run_id: int) -> pd.DataFrame:
 
 def read_movements(connection: sa.Connection, run_id: int) -> pd.DataFrame:
     """Per segment: customers now and in the previous run, the change, and tiers (sql/report/segment_movements.sql)."""
-    result = connection.exec_driver_sql(read_sql("report/segment_movements.sql"), {"run_id": run_id})
+    result = run_sql_file(connection, "report/segment_movements.sql", {"run_id": run_id})
     return pd.DataFrame([dict(row) for row in result.mappings()],
                         columns=["segment_id", "segment_name", "tier", "previous_tier", "customers",
                                  "previous_customers", "customers_delta", "previous_run_id"])
@@ -99,7 +94,7 @@ def read_movements(connection: sa.Connection, run_id: int) -> pd.DataFrame:
 
 def read_distributions(connection: sa.Connection, run_id: int) -> pd.DataFrame:
     """Per segment and measure (income, age, monetary): p5, p25, median, p75, p95, mean."""
-    rows = connection.exec_driver_sql(read_sql("report/segment_distributions.sql"), {"run_id": run_id}).mappings()
+    rows = run_sql_file(connection, "report/segment_distributions.sql", {"run_id": run_id}).mappings()
     records = []
     for row in rows:
         p05, p25, p50, p75, p95 = (float(value) for value in row["percentiles"])
@@ -111,7 +106,7 @@ def read_distributions(connection: sa.Connection, run_id: int) -> pd.DataFrame:
 
 def read_mix(connection: sa.Connection, run_id: int) -> pd.DataFrame:
     """Per segment: mean spend per product category and total purchases per channel."""
-    frame = copy_out_frame(connection, read_sql("report/segment_mix.sql"), {"run_id": run_id})
+    frame = copy_out_frame(connection, sql_file("report/segment_mix.sql"), {"run_id": run_id})
     return frame.astype({column: "float64" for column in frame.columns if column != "segment_id"})
 
 
@@ -196,8 +191,7 @@ class RunInsights:
 
 
 def read_run(connection: sa.Connection, run_id: int) -> dict:
-    run = connection.execute(sa.text("SELECT * FROM segmentation.pipeline_runs WHERE run_id = :run_id"),
-                             {"run_id": run_id}).mappings().first()
+    run = run_sql_file(connection, "report/pipeline_run.sql", {"run_id": run_id}).mappings().first()
     if run is None:
         raise SegmentsError(f"run {run_id} not found in segmentation.pipeline_runs: `segments sql \"SELECT run_id, "
                             "status FROM segmentation.pipeline_runs\"` lists the runs")
@@ -208,8 +202,7 @@ def read_run(connection: sa.Connection, run_id: int) -> dict:
 
 
 def latest_reportable_run(connection: sa.Connection) -> int:
-    run_id = connection.scalar(sa.text(
-        "SELECT max(run_id) FROM segmentation.pipeline_runs WHERE status = 'succeeded' AND rows_published > 0"))
+    run_id = run_sql_file(connection, "report/latest_reportable_run.sql").scalar()
     if run_id is None:
         raise SegmentsError("no run has published segments yet: run `segments run` first")
     return int(run_id)
@@ -220,9 +213,8 @@ def gather_insights(engine: Engine, run_id: int, bands: BandsConfig, *, sample_s
     """Everything the report shows for a run; recomputes its conversion rows while its customers are current."""
     with engine.begin() as connection:
         run = read_run(connection, run_id)
-        currency = connection.scalar(sa.text(
-            "SELECT currency FROM source.loads ORDER BY load_id DESC LIMIT 1")) or ""
-        population = int(connection.scalar(sa.text(RUN_CUSTOMERS_SQL), {"run_id": run_id}))
+        currency = run_sql_file(connection, "report/latest_currency.sql").scalar() or ""
+        population = int(run_sql_file(connection, "report/run_customers.sql", {"run_id": run_id}).scalar())
         customers_current = population > 0
         if customers_current:
             compute_conversion_by_band(connection, run_id, bands, currency)
@@ -232,14 +224,12 @@ def gather_insights(engine: Engine, run_id: int, bands: BandsConfig, *, sample_s
             profiles=read_profiles(connection, run_id), movements=read_movements(connection, run_id),
             customers_current=customers_current)
         if not customers_current and run["rows_published"]:
-            insights.republished_by = connection.scalar(sa.text(
-                "SELECT min(run_id) FROM segmentation.pipeline_runs WHERE run_id > :run_id AND status = 'succeeded' "
-                "AND rows_published > 0"), {"run_id": run_id})
+            insights.republished_by = run_sql_file(connection, "report/republishing_run.sql",
+                                                   {"run_id": run_id}).scalar()
         model = registry.read_model(connection, run["model_version"]) if run["model_version"] else None
         if model is not None:
-            trained_by = connection.scalar(sa.text(
-                "SELECT run_id FROM segmentation.models WHERE model_version = :version"),
-                {"version": model.model_version})
+            trained_by = run_sql_file(connection, "report/model_training_run.sql",
+                                      {"model_version": model.model_version}).scalar()
             insights.model = {"model_version": model.model_version, "trained_by_run": trained_by,
                               "trained_at": model.trained_at, "recipe_name": model.recipe_name,
                               "features": model.features, "metrics": model.metrics,
@@ -248,7 +238,7 @@ def gather_insights(engine: Engine, run_id: int, bands: BandsConfig, *, sample_s
             insights.distributions = read_distributions(connection, run_id)
             insights.mix = read_mix(connection, run_id)
             if model is not None:
-                sample = copy_out_frame(connection, read_sql("report/customer_sample.sql"),
+                sample = copy_out_frame(connection, sql_file("report/customer_sample.sql"),
                                         {"run_id": run_id, "size": sample_size})
                 insights.diagnostics = cluster_diagnostics(sample, model, population,
                                                            seed=int(model.recipe.get("random_state", 0)))

@@ -5,14 +5,14 @@ from __future__ import annotations
 import io
 from dataclasses import dataclass, field
 
-import sqlalchemy as sa
 from rich.console import Console
 from rich.table import Table
 from sqlalchemy.engine import Engine
 
+from tasks.db.sql import run_sql_file
+
 PROFILE_COLUMNS = ["segment_id", "segment_name", "tier", "customers", "share", "mean_recency_days",
                    "mean_frequency", "mean_monetary", "gmv_total", "gmv_annual", "recommended_action"]
-TIER_ORDER = "array_position(ARRAY['Platinum', 'Gold', 'Silver', 'Bronze'], tier)"
 
 
 def format_amount(value: float | None, currency: str = "") -> str:
@@ -78,15 +78,11 @@ def _fmt(value: float | None) -> str:
 
 def summarise_run(engine: Engine, run_id: int) -> RunSummary:
     with engine.connect() as connection:
-        run = connection.execute(sa.text("SELECT * FROM segmentation.pipeline_runs WHERE run_id = :run_id"),
-                                 {"run_id": run_id}).mappings().one()
-        profiles = connection.execute(sa.text(
-            f"SELECT * FROM segmentation.segment_profiles WHERE run_id = :run_id ORDER BY {TIER_ORDER}, "
-            "gmv_annual_per_customer DESC"), {"run_id": run_id}).mappings().all()
-        model = connection.execute(sa.text(
-            "SELECT model_version, recipe_name, features, metrics, training_rows FROM segmentation.models "
-            "WHERE model_version = :version"), {"version": run["model_version"]}).mappings().first()
-        currency = connection.scalar(sa.text("SELECT currency FROM source.loads ORDER BY load_id DESC LIMIT 1"))
+        run = run_sql_file(connection, "report/pipeline_run.sql", {"run_id": run_id}).mappings().one()
+        profiles = run_sql_file(connection, "report/run_profiles.sql", {"run_id": run_id}).mappings().all()
+        model = run_sql_file(connection, "report/run_model.sql",
+                             {"model_version": run["model_version"]}).mappings().first()
+        currency = run_sql_file(connection, "report/latest_currency.sql").scalar()
     return RunSummary(run=_plain(run), profiles=[_plain(p) for p in profiles], currency=currency or "",
                       model=_plain(model) if model else {})
 

@@ -20,7 +20,7 @@ import numpy as np
 from sqlalchemy.engine import Engine
 
 from tasks.extract.customers import EXTRACT_TABLE
-from tasks.db.sql import estimated_rows, read_sql, stream_arrays
+from tasks.db.sql import estimated_rows, sql_file, stream_arrays
 
 HASHED_PAIR = np.dtype([("record_hash", "<i8"), ("customer_id", "<i8")])
 PAIRS_PER_FILE = 1_000_000  # 16 MB of pairs, sorted at once
@@ -38,7 +38,7 @@ def candidate_duplicate_ids(engine: Engine) -> np.ndarray:
         paths = [Path(scratch) / f"{number}.pairs" for number in range(1 << top_bits)]
         with ExitStack() as files:
             handles = [files.enter_context(path.open("wb")) for path in paths]
-            for batch in stream_arrays(engine, read_sql("validation/record_hashes.sql"),
+            for batch in stream_arrays(engine, sql_file("validation/record_hashes.sql"),
                                        {"record_hash": "i8", "customer_id": "i8"}):
                 _spread_by_top_bits(batch["record_hash"], batch["customer_id"], top_bits, handles)
         return np.concatenate([np.empty(0, dtype=np.int64)]

@@ -6,16 +6,15 @@ Each counts the rows where some listed column breaks the rule (a value out of ra
 nulls ignored, as expect_column_values_to_be_between and _to_be_in_set do for one column; a null; or a
 repeat of an earlier row's values). The count is one aggregate that GX bundles into the suite's query
 with the table's row count: one scan for the whole suite. GX's column expectations count in a later round
-of its metrics (each count depends on its condition), so a suite that has any costs a second scan. At ten
-million customers, the row-level suite's aggregate query took 15.3 s on one core with an expectation per
-column, 9.8 s with lists; with every row-level expectation one of these, the screening's queries went
-from 5.7 s to 4.3-5.1 s. With result_format SUMMARY the rule's expectations add a sample of the rows that
-break it, each with the values that break it (for one column, the values, as GX's column expectations
-list them), looked for only where the count found some: a suite of these runs in one pass, its samples
-included (tasks.validation.suites.run_suite).
+of its metrics (each count depends on its condition), so a suite that has any costs a second scan; and
+one expectation for a list of columns costs less in the aggregate query than one per column. With
+result_format SUMMARY the rule's expectations add a sample of the rows that break it, each with the
+values that break it (for one column, the values, as GX's column expectations list them), looked for only
+where the count found some: a suite of these runs in one pass, its samples included
+(tasks.validation.gx_runner.run_suite).
 
-Importing this module registers the expectations and their metrics with GX (tasks.validation.suites imports it
-with GX).
+Importing this module registers the expectations and their metrics with GX (tasks.validation.gx_runner
+imports it with GX).
 """
 
 from __future__ import annotations

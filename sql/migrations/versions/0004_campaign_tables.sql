@@ -1,6 +1,6 @@
 -- Tables and privileges for campaign tools: segment history, the read-only consumer role.
--- The views (sql/views/) and scoring functions (sql/model/) are created after this file by 0004's
--- revision script.
+-- The views (sql/views/) and scoring functions (sql/model/) are repeatable objects, applied after the
+-- versioned migrations (tasks/db/migrations.py).
 
 CREATE TABLE IF NOT EXISTS segmentation.segment_history (
     customer_id      bigint      NOT NULL,

@@ -17,6 +17,8 @@ BEGIN
     END IF;
 END
 $$;
+-- A view created on the old table (sql/views/campaign_audience.sql, by an earlier version of the project)
+-- follows it into segmentation_work: the views are applied again after any migration, on the new parent.
 -- LIKE copies the column comments, not the table's.
 COMMENT ON TABLE segmentation.customer_segments IS 'Current segment and tier of every published customer, with the feature values that placed it. Read by campaign tools.';
 COMMENT ON TABLE segmentation_work.customer_segments_published IS 'The partition of segmentation.customer_segments that holds the published rows (replaced by each publish).';

@@ -1,8 +1,8 @@
 -- The features table loses its primary key. Building it took a sort of every customer id each run (7 s
 -- at ten million customers), and nothing needs it: the source contract proves the ids unique before
 -- the extract is used, and the staging partitions' keys check every customer is placed once. The one
--- lookup by id, segmentation.assign_segment(customer_id), now reads the published rows (their key),
--- re-created after this file from sql/model/assign_segment.sql.
+-- lookup by id, segmentation.assign_segment(customer_id), now reads the published rows (their key), as
+-- sql/model/assign_segment.sql defines it (a repeatable object, applied after the migrations).
 ALTER TABLE segmentation_work.customer_features DROP CONSTRAINT IF EXISTS customer_features_pkey;
 DROP INDEX IF EXISTS segmentation_work.customer_features_pkey;  -- a unique index a run cut short left
 -- Its rows are written by CREATE TABLE AS into parts that inherit it (tasks/features/compute.py), whose columns are

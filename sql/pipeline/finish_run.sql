@@ -1,0 +1,5 @@
+-- Record how a run ended: succeeded or failed, when, and for a failure the stage and the error.
+-- Parameters: run_id, status, failed_stage, error.
+UPDATE segmentation.pipeline_runs
+SET status = %(status)s, finished_at = now(), failed_stage = %(failed_stage)s, error = %(error)s
+WHERE run_id = %(run_id)s;
