@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from tasks.model import registry
-from tasks.db.server import PARALLEL_PARTS
+from tasks.db.parallel import PARALLEL_PARTS
 from tasks.db.dictionary import TABLES_PAGE, read_catalog, tables_page
 from tasks.errors import AuditFailedError, ConfigurationError
 from tasks.extract.customers import SourceMapping, extract_customers

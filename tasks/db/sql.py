@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from psycopg import sql as pgsql
 from sqlalchemy.engine import Engine
 
-from tasks.db.server import BackgroundJobs, in_parallel
+from tasks.db.parallel import BackgroundJobs, in_parallel
 from tasks.errors import ConfigurationError
 from tasks.settings import PROJECT_ROOT
 
@@ -180,7 +180,7 @@ def drop_retired_tables(engine: Engine) -> list[str]:
 
 
 class RetiredTables(BackgroundJobs):
-    """Drops retired work tables in a background thread whenever `drop()` is called (tasks.db.server.BackgroundJobs:
+    """Drops retired work tables in a background thread whenever `drop()` is called (tasks.db.parallel.BackgroundJobs:
     leaving the `with` block waits for the drops)."""
 
     def __init__(self, engine: Engine) -> None:

@@ -11,7 +11,7 @@ import pandas as pd
 from psycopg import sql as pgsql
 from sqlalchemy.engine import Engine
 
-from tasks.db.server import PARALLEL_PARTS, in_parallel
+from tasks.db.parallel import PARALLEL_PARTS, in_parallel
 from tasks.extract.customers import EXTRACT_TABLE
 from tasks.features.recipes import FEATURE_CATALOG, Recipe
 from tasks.db.sql import (

@@ -22,7 +22,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from tasks.db.migrations import upgrade_schema
-from tasks.db.server import concurrently
+from tasks.db.parallel import concurrently
 from tasks.db.sql import RetiredTables
 from tasks.extract.customers import DEFAULT_SOURCE_TABLE, ExtractResult, SourceMapping, extract_customers
 from tasks.features.compute import ModelledCustomers, compute_features, model_columns, read_features

@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from psycopg import sql as pgsql
 from sqlalchemy.engine import Engine
 
-from tasks.db.server import PARALLEL_PARTS, in_parallel
+from tasks.db.parallel import PARALLEL_PARTS, in_parallel
 from tasks.db.sql import (
     WORK_SCHEMA,
     analyze_for_planning,

@@ -11,7 +11,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from tasks.db.server import BackgroundJobs
+from tasks.db.parallel import BackgroundJobs
 
 # GX loads the site's view classes from this module, by name, when it builds a page.
 VIEWS_MODULE = "tasks.validation.data_docs_views"
@@ -25,7 +25,7 @@ class DataDocs(BackgroundJobs):
     which lists every suite of every run kept (its build reads them all, so it grows with the results
     stored), is built once per run, after the run's suites (`build_index`, or else by `wait`), once the
     validations beyond each suite's newest `keep_runs` are deleted (`prune`). One thread, so builds of the
-    one site never overlap (tasks.db.server.BackgroundJobs: `wait()` returns once every build submitted has
+    one site never overlap (tasks.db.parallel.BackgroundJobs: `wait()` returns once every build submitted has
     finished, and raises the first one's error; leaving a `with` block waits too).
     """
 

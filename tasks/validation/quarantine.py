@@ -10,7 +10,7 @@ from datetime import date
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from tasks.db.server import PARALLEL_PARTS, concurrently
+from tasks.db.parallel import PARALLEL_PARTS, concurrently
 from tasks.db.sql import (
     analyze_for_planning,
     driver_connection,
