@@ -10,7 +10,7 @@ process (sampled from /proc/self/statm every 50 ms). Writes results.csv and resu
 
 With --repeat N the reassign, its floor, the reassign without validation and the baseline run N
 times in turn after the retrain, and the table gives each ratio's median and range: the host's speed
-drifts enough between two runs to move a ratio by a fifth.
+drifts enough between two runs to move a ratio noticeably.
 
 The embedded server lives in <state dir>/benchmark unless DATABASE_URL is set; either way the
 benchmark replaces source.customers and empties the segmentation tables of that database.
@@ -421,8 +421,8 @@ def benchmark_size(engine, settings, size: int, sampler: RssSampler, cpu: CpuClo
         generate_customers(engine, size, progress=throttled_progress("generate"))
     meters: list[Meter] = []
     # The floor is timed right after each run, and each run is compared with its own: this host's speed
-    # drifts by a third from one minute to the next (a noisy neighbour), and a floor timed once, minutes
-    # away from a run, moved its ratio by as much. For the same reason a repeat times the reassign, its
+    # drifts from one minute to the next (a noisy neighbour), and a floor timed once, minutes away from
+    # a run, skewed its ratio. For the same reason a repeat times the reassign, its
     # floor and the baseline again, in turn, rather than one of them several times in a row.
     for mode, repeat in [("retrain", 1)] + [("reassign", repeat) for repeat in range(1, repeats + 1)]:
         vacuum_between_runs(engine)
@@ -522,7 +522,8 @@ def results_markdown(measurements: list[Measurement], machine: str, note: str) -
     for size in sorted({m.size for m in measurements}):
         retrain, reassign, baseline = (totals(size, scenario) for scenario in ("retrain", "reassign", "baseline"))
         floors = [seconds(totals(size, FLOORS[mode])) for mode in ("retrain", "reassign")]
-        # Runs after a baseline start with part of its freed memory still resident (1M: about 450 MB more).
+        # Runs after a baseline start with part of its freed memory still resident: their peak would count
+        # the baseline's too.
         after_baseline = min((m.repeat for m in baseline), default=None)
         peak = max((m.peak_rss_bytes for m in measurements if m.size == size and m.scenario in PIPELINE_SCENARIOS
                     and (after_baseline is None or m.repeat <= after_baseline)), default=0)
@@ -531,8 +532,8 @@ def results_markdown(measurements: list[Measurement], machine: str, note: str) -
         measured = typical([value for run in reassign if (value := measured_share(size, run)) is not None],
                            lambda value: f"{value:.0%}")
         # The suites alongside other stages not counted at all. Not a lower bound: without validation the
-        # features read an extract no stage has read since it was written (9.4-9.8 s after the validate stage
-        # at ten million customers, 11.3-11.9 s without).
+        # features read an extract no stage has read since it was written, which takes them longer than
+        # after the validate stage (that stage leaves the extract in the cache).
         stage_alone = typical([validation_share(size, run, ("validate",)) for run in reassign],
                               lambda value: f"{value:.0%}")
         lines.append(

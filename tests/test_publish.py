@@ -30,7 +30,7 @@ from tasks.model.kmeans import FeaturePreprocessing, Preprocessing
 from tasks.publish.write_audit_publish import audit, now_utc, publish, stage
 from tasks.features.recipes import Capping, FeatureSpec, Recipe, load_recipe
 from tasks.pipeline.record import start_run
-from tasks.pipeline.stages import RunInputs
+from tasks.pipeline.stages import STAGES, RunInputs
 from tasks.pipeline.stages import run_pipeline as run_stages
 from tasks.model.scoring import scoring_sql
 from tasks.model.segments import SPEND_WINDOW_YEARS
@@ -109,6 +109,13 @@ def loaded(clean_db: Engine, sample_path) -> Engine:
 
 
 # -- history ----------------------------------------------------------------------------------------------
+def test_a_run_goes_through_every_stage_once_in_the_order_of_the_stage_list(loaded):
+    result = run_stages(loaded, RunInputs(recipe=FOUR_SEGMENTS, validation=None))
+
+    assert tuple(result.timings) == STAGES
+    assert result.published == 2240 and result.report.summary.run["run_id"] == result.run_id
+
+
 def test_history_adds_rows_only_when_a_segment_or_tier_changes(loaded):
     first = run_pipeline(loaded, mode="retrain")
     customers = scalar(loaded, "SELECT count(*) FROM segmentation.customer_segments")

@@ -147,8 +147,8 @@ class EmbeddedPostgres:
         if not (self.pgdata / "PG_VERSION").exists():
             log.info("initialising embedded PostgreSQL in %s", self.pgdata)
             # Without data checksums (PostgreSQL's default before 18): with them, the first read of freshly
-            # written rows WAL-logs a full image of every page to set hint bits, which tripled the cost of
-            # the first scan of each run's staged segments. The embedded server holds work tables and
+            # written rows WAL-logs a full image of every page to set hint bits, which slowed down
+            # the first scan of each run's staged segments a lot. The embedded server holds work tables and
             # loads that can be rebuilt from their files; a DATABASE_URL server keeps its own settings.
             initdb(["--auth=trust", "--encoding=UTF8", "--locale=C", "--no-data-checksums", "-U", "postgres"],
                    pgdata=self.pgdata, user=user)

@@ -164,7 +164,7 @@ def assign_nearest(points: np.ndarray, centroids: np.ndarray, chunk_rows: int = 
 
 
 def fit_kmeans(points: np.ndarray, k: int, recipe: Recipe) -> KMeans:
-    # One OpenMP thread: on this 2-core class of machine libgomp's spinning threads made fits ~100x
+    # One OpenMP thread: on this 2-core class of machine libgomp's spinning threads made fits far
     # slower whenever another process (PostgreSQL, Prefect) was busy.
     with threadpool_limits(limits=1, user_api="openmp"):
         return KMeans(n_clusters=k, random_state=recipe.random_state, n_init=recipe.n_init).fit(points)

@@ -13,8 +13,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from functools import partial
 from datetime import date
+from functools import partial
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
@@ -141,6 +141,7 @@ class RunResult:
     run_id: int
     published: int
     report: Reported
+    timings: dict[str, float]  # seconds per stage, in the order they ran
 
 
 @dataclass
@@ -171,8 +172,13 @@ class Pipeline:
         raise_on_contract_failures(contract, f"the source table {self.inputs.mapping.table}")
         return contract
 
-    def extract(self) -> ExtractResult:
-        result = extract_customers(self.engine, self.inputs.mapping, today=date.today())
+    def extract(self, contract_check: Alongside[list[ExpectationOutcome]] | None = None) -> ExtractResult:
+        """Copy the source into the run's extract; the stage ends once the contract check beside it has."""
+        try:
+            result = extract_customers(self.engine, self.inputs.mapping, today=date.today())
+        finally:
+            if contract_check is not None:
+                contract_check.wait()
         self.log.info("extracted %s customers from %s", result.rows, result.source_table)
         return result
 
@@ -291,11 +297,7 @@ def run_pipeline(engine: Engine, inputs: RunInputs, calls: StageCalls | None = N
 
         contract = calls.start(SOURCE_CONTRACT, run.check_source_contract, run.run_id) if validating else None
         with record.stage("extract"):
-            try:
-                extracted = calls.run("extract", run.extract, run.run_id)
-            finally:
-                if contract is not None:
-                    contract.wait()
+            extracted = calls.run("extract", partial(run.extract, contract), run.run_id)
         # The tables replaced since the last run (the previous extract, published partitions and, below,
         # features) are dropped in the background while the run computes; not before the extract commits,
         # as a drop under way makes that commit wait for the file system.
@@ -334,7 +336,7 @@ def run_pipeline(engine: Engine, inputs: RunInputs, calls: StageCalls | None = N
         with record.stage("report"):
             reported = calls.run("report", run.report, run.run_id)
         record.update(timings=record.timings)
-    return RunResult(record.run_id, published, reported)
+    return RunResult(record.run_id, published, reported, dict(record.timings))
 
 
 @contextmanager

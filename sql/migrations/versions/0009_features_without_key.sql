@@ -1,5 +1,5 @@
--- The features table loses its primary key. Building it took a sort of every customer id each run (7 s
--- at ten million customers), and nothing needs it: the source contract proves the ids unique before
+-- The features table loses its primary key. Building it took a sort of every customer id each run (slow
+-- at millions of customers), and nothing needs it: the source contract proves the ids unique before
 -- the extract is used, and the staging partitions' keys check every customer is placed once. The one
 -- lookup by id, segmentation.assign_segment(customer_id), now reads the published rows (their key), as
 -- sql/model/assign_segment.sql defines it (a repeatable object, applied after the migrations).

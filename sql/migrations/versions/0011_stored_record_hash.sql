@@ -1,13 +1,13 @@
 -- Each customer's record hash, kept with the record: the search for repeated records (tasks/validation/duplicates.py)
--- reads it rather than hashing every customer on every run (at ten million customers, 4.3 s to read it
--- against 8.4-9.4 s to compute it). A stored generated column, so that every writer of source.customers
+-- reads it rather than hashing every customer on every run (reading the stored hash is much cheaper than
+-- computing it). A stored generated column, so that every writer of source.customers
 -- (`segments load`, `segments generate`, a platform's own INSERTs) keeps it right; the extract copies it
 -- with the rest of the row, and computes it for a mapped platform table (tasks/extract/customers.py).
--- The hash is the XOR of each column's own hash function, seeded by its position (a NULL hashes as 0): a
--- third of the time of hash_record_extended over a ROW of the six, which builds a record per customer. Two
+-- The hash is the XOR of each column's own hash function, seeded by its position (a NULL hashes as 0):
+-- cheaper than hash_record_extended over a ROW of the six, which builds a record per customer. Two
 -- of the six are money (numeric, whose hash copies the value out of the row): with a third one (spend on
--- meat instead of store purchases) the search took 9.5 s alone at ten million customers against 8.8 s, for
--- 758 candidates against 1,494. Customers with the same record have the same hash; the converse is not
+-- meat instead of store purchases) the search was slower, though it left fewer candidates. Customers
+-- with the same record have the same hash; the converse is not
 -- assumed (sql/validation/duplicate_groups.sql compares the candidates' records whole).
 CREATE OR REPLACE FUNCTION source.customer_record_hash(income numeric, birth_year integer, enrolled_on date,
                                                        recency_days integer, spend_wines numeric,
@@ -23,8 +23,8 @@ COMMENT ON FUNCTION source.customer_record_hash(numeric, integer, date, integer,
     'A customer''s record hash (source.customers.record_hash) from six discriminating columns: equal records have equal hashes.';
 
 -- The hash is the table's second column, after the id: the search reads both, and a column near the start of
--- the row is found without walking the columns before it (reading it as the last column took 5.4 s at ten
--- million customers, as the second 4.3 s). A column can only be added last, so the table is built anew, with
+-- the row is found without walking the columns before it (reading it as the last column was markedly
+-- slower). A column can only be added last, so the table is built anew, with
 -- its rows, comments and index; the extract (whose columns begin with the source's, tasks/extract/customers.py) too.
 DO $$
 DECLARE

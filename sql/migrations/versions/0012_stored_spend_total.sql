@@ -1,6 +1,6 @@
 -- Each customer's total spend, kept with the record: the features (sql/features/customer_features.sql)
 -- read it as monetary rather than adding six numeric amounts and converting the sum for every customer on
--- every run, which was half of their query's time (0.46 of 0.96 s per million customers on one core).
+-- every run, which was half of their query's time.
 -- Double precision, the type the features compute in: the conversion is paid once, as the row is written.
 -- A stored generated column, as record_hash is (0011_stored_record_hash.sql): every writer of
 -- source.customers keeps it right, the extract copies it with the rest of the row and computes it for a
