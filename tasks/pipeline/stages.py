@@ -18,12 +18,11 @@ from functools import partial
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
-import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from tasks.db.migrations import upgrade_schema
 from tasks.db.parallel import concurrently
-from tasks.db.sql import RetiredTables
+from tasks.db.sql import RetiredTables, run_sql_file
 from tasks.extract.customers import DEFAULT_SOURCE_TABLE, ExtractResult, SourceMapping, extract_customers
 from tasks.features.compute import ModelledCustomers, compute_features, model_columns, read_features
 from tasks.features.recipes import Recipe
@@ -269,7 +268,7 @@ def prepare_database(engine: Engine, inputs: RunInputs, log: logging.Logger | lo
     revision = upgrade_schema(engine)
     if inputs.load_sample_if_empty and inputs.mapping.table == DEFAULT_SOURCE_TABLE:
         with engine.connect() as connection:
-            empty = not connection.scalar(sa.select(sa.exists(sa.text("1 FROM source.customers"))))
+            empty = not run_sql_file(connection, "pipeline/source_has_customers.sql").scalar()
         if empty:
             from tasks.load.customers_file import load_customers_file  # noqa: PLC0415
 
