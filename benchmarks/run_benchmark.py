@@ -276,11 +276,12 @@ def quarantine_as_last_run(engine, run_id: int) -> int:
 
     with engine.begin() as connection:
         copied = connection.execute(sa.text(
-            "INSERT INTO segmentation.quarantined_customers (run_id, customer_id, reasons, record) "
-            "SELECT :run_id, customer_id, reasons, record FROM segmentation.quarantined_customers "
-            "WHERE run_id = (SELECT max(run_id) FROM segmentation.quarantined_customers WHERE run_id < :run_id)"),
+            "INSERT INTO segmentation_restricted.quarantined_customers (run_id, customer_id, reasons, record) "
+            "SELECT :run_id, customer_id, reasons, record FROM segmentation_restricted.quarantined_customers "
+            "WHERE run_id = (SELECT max(run_id) FROM segmentation_restricted.quarantined_customers "
+            "WHERE run_id < :run_id)"),
             {"run_id": run_id}).rowcount
-        analyze_for_planning(connection, "segmentation.quarantined_customers")
+        analyze_for_planning(connection, "segmentation_restricted.quarantined_customers")
     return copied
 
 

@@ -17,14 +17,64 @@ import typer
 from pydantic import ValidationError
 from pydantic.fields import FieldInfo
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from tasks.errors import SegmentsError
 from tasks.parameters import RunParameters
 from tasks.settings import PROJECT_ROOT, get_settings
 
-app = typer.Typer(help="Customer segmentation pipeline: PostgreSQL in, named segments and tiers out.",
-                  no_args_is_help=True, pretty_exceptions_enable=False)
+
+class _SegmentsApp(typer.Typer):
+    """The app behind one error boundary: whatever a command did not expect reaches the user as one line, the
+    Python stack only with --debug."""
+
+    debug = False
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return super().__call__(*args, **kwargs)
+        except Exception as error:
+            if self.debug:
+                raise
+            err_console.print(f"[bold red]error:[/] {escape(_one_line(error))}", soft_wrap=True)
+            sys.exit(1)
+
+
+def _one_line(error: Exception) -> str:
+    if isinstance(error, SegmentsError):
+        return " ".join(str(error).split())
+    cause = getattr(error, "orig", None) or error  # SQLAlchemy's errors wrap the driver's
+    first = next((line.strip() for line in str(cause).splitlines() if line.strip()), "")
+    return (f"{type(cause).__name__}: {first[:300]}" if first else type(cause).__name__) + \
+        " (unexpected: rerun with --debug to see where)"
+
+
+class _WithoutTraceback(logging.Formatter):
+    """A log handler's formatter that leaves out the Python stack of a logged error (its message stays)."""
+
+    def __init__(self, formatter: logging.Formatter | None) -> None:
+        super().__init__()
+        self.inner = formatter or logging.Formatter()
+
+    def format(self, record: logging.LogRecord) -> str:
+        if record.exc_info or record.exc_text or record.stack_info:
+            record = logging.makeLogRecord({**record.__dict__, "exc_info": None, "exc_text": None,
+                                            "stack_info": None})
+        return self.inner.format(record)
+
+
+def _log_without_tracebacks() -> None:
+    """The console's log lines without Python stacks (Prefect logs a failed flow's), unless --debug."""
+    if _SegmentsApp.debug:
+        return
+    for handler in logging.getLogger().handlers:
+        if not isinstance(handler.formatter, _WithoutTraceback):
+            handler.setFormatter(_WithoutTraceback(handler.formatter))
+
+
+app = _SegmentsApp(help="Customer segmentation pipeline: PostgreSQL in, named segments and tiers out.",
+                   no_args_is_help=True, pretty_exceptions_enable=False)
 db_app = typer.Typer(help="The embedded PostgreSQL server.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 console = Console()
@@ -46,7 +96,8 @@ def _prefect_environment() -> None:
 
 
 def _fail(error: Exception) -> None:
-    err_console.print(f"[bold red]error:[/] {error}")
+    err_console.print(f"[bold red]error:[/] {escape(str(error))}",  # messages quote e.g. "[libpq] ..."
+                      soft_wrap=True)  # one line, however narrow the terminal
     raise typer.Exit(code=1)
 
 
@@ -56,7 +107,10 @@ def _invalid_parameters(error: ValidationError) -> SegmentsError:
 
 
 @app.callback()
-def main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show debug logs.")] = False) -> None:
+def main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show debug logs.")] = False,
+         debug: Annotated[bool, typer.Option("--debug", help="On an unexpected error, show the Python traceback.")
+                          ] = False) -> None:
+    _SegmentsApp.debug = debug
     _quiet_third_party()
     logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
 
@@ -105,7 +159,50 @@ def load(path: Annotated[Path, typer.Argument(help="Customers CSV export (comma,
         _fail(error)
     console.print(f"loaded {result.rows:,} customers from {path} (load {result.load_id}: delimiter "
                   f"{result.delimiter!r}, dates {result.date_format}, labels {result.label_language}, currency "
-                  f"{result.currency}, snapshot {result.snapshot_date}) in {result.seconds:.1f}s")
+                  f"{result.currency}, snapshot {result.snapshot_date}) in {result.seconds:.1f}s",
+                  markup=False, highlight=False)  # the path and currency are the user's text
+
+
+@app.command("load-orders")
+def load_orders(
+        path: Annotated[Path, typer.Argument(help="Orders file: comma, tab, semicolon or whitespace separated.")],
+        column: Annotated[Optional[list[str]], typer.Option(
+            "--column", "-c", metavar="CANONICAL=HEADER",
+            help="Read a column from this header (repeatable), e.g. amount=Revenue; CANONICAL=N (1 = first "
+                 "field) for a file without a header line. Columns: customer_id, ordered_at, amount (required), "
+                 "order_id, channel, category, quantity.")] = None,
+        currency: Annotated[Optional[str], typer.Option(help="Currency of the amounts (default: the amount "
+                                                             "header's, as in amount_eur, else USD).")] = None,
+        timezone: Annotated[Optional[str], typer.Option(help="IANA time zone of dates and times without an offset "
+                                                             "(default: $SEGMENTS_BUSINESS_TIMEZONE or UTC).")] = None,
+        date_order: Annotated[Optional[Literal["day-first", "month-first"]], typer.Option(
+            help="For dates like 03/04/2024 when no day above 12 tells the order.")] = None,
+        ) -> None:
+    """Replace the orders loaded from files with the orders of PATH (COPY; all or nothing)."""
+    def progress(rows: int, seconds: float) -> None:
+        err_console.print(f"  {rows:,} rows ({rows / max(seconds, 1e-9):,.0f} rows/s)", highlight=False)
+
+    try:
+        # Imported here: importing them reads the settings, which may be invalid.
+        from tasks.db.migrations import upgrade_schema  # noqa: PLC0415
+        from tasks.db.server import database  # noqa: PLC0415
+        from tasks.load.orders_file import load_orders_file, parse_column_options  # noqa: PLC0415
+
+        settings = get_settings()
+        columns = parse_column_options(column or [])
+        with database(settings) as engine:
+            upgrade_schema(engine)
+            result = load_orders_file(engine, path, columns=columns, currency=currency,
+                                      timezone=timezone or settings.business_timezone, date_order=date_order,
+                                      progress=progress)
+    except ValidationError as error:
+        _fail(_invalid_parameters(error))
+    except SegmentsError as error:
+        _fail(error)
+    read_as = ", ".join(f"{canonical}={header}" for canonical, header in result.columns.items())
+    console.print(f"loaded {result.rows:,} orders from {path} (load {result.load_id}: delimiter {result.delimiter!r}, "
+                  f"columns {read_as}, dates {result.date_format} in {result.timezone}, currency {result.currency}) "
+                  f"in {result.seconds:.1f}s")
 
 
 @app.command()
@@ -177,12 +274,22 @@ def run(**options: object) -> None:
     except SegmentsError as error:
         _fail(error)
     _prefect_environment()
-    from flows.nightly import nightly_segmentation  # noqa: PLC0415
+    from flows.temporary_server import temporary_prefect_server  # noqa: PLC0415
 
     try:
-        nightly_segmentation(parameters=parameters)
+        # Prefect's API in a child process that dies with this one, even killed (before Prefect is imported).
+        with temporary_prefect_server():
+            from flows.nightly import nightly_segmentation  # noqa: PLC0415
+
+            _log_without_tracebacks()  # Prefect's logging is set up once imported
+            outcome = nightly_segmentation(parameters=parameters)
     except SegmentsError as error:
         _fail(error)
+    if outcome.get("report_error"):  # published: the run succeeded, its report did not
+        run_id = outcome["run"]["run_id"]
+        err_console.print(f"[bold yellow]warning:[/] run {run_id} published its segments, but its report failed: "
+                          f"{escape(outcome['report_error'])} (`segments report {run_id}` makes it once the cause "
+                          "is fixed)")
 
 
 run.__signature__ = inspect.Signature(  # type: ignore[attr-defined] (what typer reads the options from)
@@ -203,7 +310,7 @@ def show() -> None:
             upgrade_schema(engine)
             with engine.connect() as connection:
                 run_id = latest_reportable_run(connection)
-            console.print(summarise_run(engine, run_id).as_text())
+            console.print(summarise_run(engine, run_id).as_text(), markup=False, highlight=False)
     except SegmentsError as error:
         _fail(error)
 
@@ -233,24 +340,27 @@ def report(run_id: Annotated[Optional[int], typer.Argument(
 
 
 @app.command()
-def sql(query: Annotated[str, typer.Argument(help="A read-only SQL query.")]) -> None:
-    """Run a read-only query against the pipeline's database and print the result."""
+def sql(query: Annotated[str, typer.Argument(help="One SQL statement, run read-only.")]) -> None:
+    """Run one statement in a read-only session of the pipeline's database and print the result."""
+    from rich.text import Text  # noqa: PLC0415
+
+    from tasks.db.read_only import run_read_only  # noqa: PLC0415
     from tasks.db.server import database  # noqa: PLC0415
 
-    import sqlalchemy as sa  # noqa: PLC0415
-
     try:
-        with database(get_settings()) as engine, \
-                engine.connect().execution_options(postgresql_readonly=True) as connection:
-            result = connection.execute(sa.text(query))
-            table = Table(*result.keys())
-            for row in result:
-                table.add_row(*[str(value) for value in row])
-            console.print(table)
+        with database(get_settings()) as engine:
+            result = run_read_only(engine, query)
     except SegmentsError as error:
         _fail(error)
-    except sa.exc.DBAPIError as error:
-        _fail(SegmentsError(str(error.orig)))
+    if not result.columns:
+        console.print(Text(result.status or "done"))
+        return
+    table = Table()
+    for column in result.columns:
+        table.add_column(Text(column))  # Text: what the database returns is never read as markup
+    for row in result.rows:
+        table.add_row(*[Text(str(value)) for value in row])
+    console.print(table)
 
 
 @app.command()

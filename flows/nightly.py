@@ -13,7 +13,6 @@ from functools import cache
 from pathlib import Path
 from typing import Any, TypeVar
 
-import sqlalchemy as sa
 from prefect import Task, flow, get_run_logger, task
 from prefect.artifacts import create_link_artifact, create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NONE
@@ -21,7 +20,8 @@ from prefect.futures import PrefectFuture
 from prefect.runtime import flow_run
 
 from tasks.db.server import database, is_embedded, mask_url
-from tasks.errors import DatabaseUnavailableError, SegmentsError
+from tasks.db.transient import is_transient_database_error
+from tasks.errors import SegmentsError
 from tasks.extract.customers import load_mapping
 from tasks.features.recipes import KRange, Recipe, load_recipe
 from tasks.model.train import RetrainPolicy
@@ -36,13 +36,12 @@ DATA_DOCS = "data_docs"  # under the state directory
 
 
 def _transient_database_error(task, task_run, state) -> bool:  # noqa: ANN001 (Prefect's callback signature)
-    """Retry only what a retry can fix: a dropped or refused connection, never bad data or config."""
+    """Retry only what a retry can fix: a dropped or refused connection, whichever library raised it
+    (tasks.db.transient), never bad data or config."""
     try:
         state.result()
-    except (sa.exc.OperationalError, sa.exc.InterfaceError, DatabaseUnavailableError):
-        return True
-    except Exception:  # noqa: BLE001
-        return False
+    except Exception as error:  # noqa: BLE001
+        return is_transient_database_error(error)
     return False
 
 
@@ -168,7 +167,9 @@ def nightly_segmentation(parameters: RunParameters = RunParameters()) -> dict:  
     logger = get_run_logger()
     inputs = RunInputs(
         recipe=recipe, mapping=mapping, mode=parameters.mode, as_of=parameters.as_of, dry_run=parameters.dry_run,
-        lock_wait_seconds=parameters.lock_wait_seconds,
+        lock_wait_seconds=parameters.lock_wait_seconds, full_refresh=parameters.full_refresh,
+        publish_wait_seconds=parameters.publish_wait_seconds,
+        business_timezone=settings.business_timezone,
         policy=RetrainPolicy(parameters.max_model_age_days, parameters.psi_threshold, parameters.silhouette_floor),
         validation=ValidationConfig(max_quarantine_share=parameters.max_quarantine_share,
                                     max_row_count_drop=parameters.max_row_count_drop),
@@ -189,4 +190,7 @@ def nightly_segmentation(parameters: RunParameters = RunParameters()) -> dict:  
             if calls.current in (None, "prepare-database"):
                 raise  # the run never started: the database is unreachable, or another run holds it
             raise SegmentsError(f"stage {calls.current} failed: {error}") from error
+    if result.report is None:  # published, but the report failed: the run row says so (report_error)
+        return {"run": {"run_id": result.run_id, "rows_published": result.published},
+                "report_error": result.report_error}
     return result.report.summary.as_dict()

@@ -39,9 +39,14 @@ class RunParameters(BaseModel):
                                                                "stability index exceeds this.")
     silhouette_floor: float = Field(0.1, ge=-1, le=1, description="auto retrains when the model's held-out "
                                                                    "silhouette is below this.")
+    full_refresh: bool = Field(False, description="Orders recipes: rebuild the daily rollup of orders from every "
+                                                  "order instead of the orders ingested since the last run.")
     dry_run: bool = Field(False, description="Validate, train and audit, but publish nothing.")
     lock_wait_seconds: int = Field(0, ge=0, le=86_400, description="How long to wait for another run on the same "
                                                                    "database before failing.")
+    publish_wait_seconds: int = Field(300, ge=0, le=86_400, description="How long the publish may wait for "
+                                      "readers' transactions on the published segments (retrying without "
+                                      "blocking other readers) before the run fails, keeping the last segments.")
 
     @model_validator(mode="after")
     def _k_range(self) -> RunParameters:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -37,10 +38,23 @@ class Settings(BaseSettings):
         default=None, ge=1, le=32, validation_alias="SEGMENTS_PARALLEL_CONNECTIONS",
         description="Connections that share a bulk statement (extract, features, staging); default: this "
                     "machine's cores, at most 4.")
+    business_timezone: str = Field(
+        default="UTC", validation_alias="SEGMENTS_BUSINESS_TIMEZONE",
+        description="IANA time zone whose calendar days are purchase days (orders sources).")
     data_docs_runs: int = Field(
         default=30, ge=1, validation_alias="SEGMENTS_DATA_DOCS_RUNS",
         description="Validations of each suite kept in the Data Docs and their stores (the newest); older "
                     "ones are deleted before the index is built, which reads every one kept.")
+
+    @field_validator("business_timezone")
+    @classmethod
+    def _iana_time_zone(cls, name: str) -> str:
+        try:
+            ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError) as error:
+            raise ValueError(f"{name!r} is not an IANA time zone (e.g. UTC, Europe/Berlin, America/New_York)") \
+                from error
+        return name
 
 
 def get_settings() -> Settings:

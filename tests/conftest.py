@@ -29,7 +29,7 @@ from tasks.db.server import database  # noqa: E402
 from tasks.db.migrations import upgrade_schema  # noqa: E402
 from tasks.settings import get_settings  # noqa: E402
 
-PIPELINE_SCHEMAS = ("segmentation", "segmentation_work", "source")
+PIPELINE_SCHEMAS = ("segmentation", "segmentation_restricted", "segmentation_work", "source")
 
 
 def reset_schemas(engine: Engine) -> None:
@@ -66,3 +66,25 @@ def sample_path() -> Path:
     from tasks.settings import SAMPLE_DATA
 
     return SAMPLE_DATA
+
+
+CDNOW_ORDERS = Path(__file__).resolve().parent.parent / "data" / "cdnow_orders.csv"
+
+
+@pytest.fixture
+def cdnow_orders(clean_db: Engine) -> Engine:
+    """The CDNOW sample's orders (Fader & Hardie; 6,919 orders of 2,357 customers) in source.orders, as a
+    shop's own job would have written them a day ago."""
+    import csv
+    from datetime import datetime, timedelta, timezone
+
+    from tasks.db.sql import driver_connection
+
+    yesterday = datetime.now(timezone.utc) - timedelta(days=1)
+    with clean_db.begin() as connection, driver_connection(connection).cursor() as cursor, \
+            cursor.copy("COPY source.orders (customer_id, ordered_at, quantity, amount, ingested_at) "
+                        "FROM STDIN") as copy, CDNOW_ORDERS.open() as handle:
+        for row in csv.DictReader(handle):
+            copy.write_row((int(row["customer_id"]), f"{row['order_date']} 00:00:00+00", int(row["quantity"]),
+                            row["amount"], yesterday))
+    return clean_db

@@ -9,6 +9,9 @@ import sys
 from datetime import date
 from pathlib import Path
 
+import pytest
+import sqlalchemy as sa
+
 SEGMENTS = str(Path(sys.executable).parent / "segments")
 
 
@@ -97,3 +100,93 @@ def test_show_before_any_published_run_says_what_to_do(clean_db):
     result = segments("show")
     assert result.returncode == 1
     assert "run `segments run` first" in result.stderr
+
+
+def side_by_side(*commands: tuple[str, ...]) -> list[subprocess.CompletedProcess]:
+    """Several `segments` commands run at once (each is mostly start-up)."""
+    started = [(command, subprocess.Popen([SEGMENTS, *command], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                          text=True, env={**os.environ, "COLUMNS": "80"})) for command in commands]
+    finished = [(command, process, *process.communicate(timeout=300)) for command, process in started]
+    return [subprocess.CompletedProcess(command, process.returncode, stdout, stderr)
+            for command, process, stdout, stderr in finished]
+
+
+def one_error_line(result: subprocess.CompletedProcess) -> str:
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert result.returncode == 1 and len(errors) == 1 and "Traceback" not in result.stderr, result.stderr
+    return errors[0]
+
+
+def test_sql_cannot_leave_its_read_only_session(engine):
+    from tasks.db.read_only import run_read_only
+    from tasks.errors import QueryError
+
+    escapes = ["COMMIT; CREATE TABLE public.escaped_segments_sql (id int)",
+               "SET default_transaction_read_only = off; CREATE TABLE public.escaped_segments_sql (id int)",
+               "BEGIN READ WRITE; CREATE TABLE public.escaped_segments_sql (id int)"]
+    for text in escapes:
+        with pytest.raises(QueryError, match="^segments sql runs one statement at a time"):
+            run_read_only(engine, text)
+    run_read_only(engine, "SET SESSION CHARACTERISTICS AS TRANSACTION READ WRITE")  # allowed: its session ends
+    with pytest.raises(QueryError, match="read-only transaction"):
+        run_read_only(engine, "CREATE TABLE public.escaped_segments_sql (id int)")
+    with engine.connect() as connection:
+        assert connection.scalar(sa.text("SELECT to_regclass('public.escaped_segments_sql')")) is None
+    assert "runs one statement at a time" in one_error_line(segments("sql", escapes[0]))
+
+
+def test_sql_errors_end_in_one_clean_line(engine):
+    from tasks.db.read_only import run_read_only
+    from tasks.errors import QueryError
+
+    for text in ["SELECT :x", "SELECT 1; SELECT 2", "", " ; ", "SELEC 1", "SELECT 1/0", "SELECT * FROM no_such_table",
+                 "SELECT pg_terminate_backend(pg_backend_pid())"]:
+        with pytest.raises(QueryError) as refused:
+            run_read_only(engine, text)
+        assert "\n" not in str(refused.value) and len(str(refused.value)) < 200
+    for result in side_by_side(("sql", "SELECT :x"), ("sql", "")):
+        assert one_error_line(result) in ('error: syntax error at or near ":" (at character 8)',
+                                          'error: no statement given: segments sql "SELECT ..."')
+
+
+def test_sql_prints_what_the_database_returns_as_text(engine):
+    result = segments("sql", "SELECT '[bold]x[/] :x: 100%' AS \"[/]\"")
+    assert result.returncode == 0, result.stderr
+    assert "[bold]x[/] :x: 100%" in result.stdout and "[/]" in result.stdout.splitlines()[1]
+
+
+def test_an_unexpected_error_is_one_line_and_debug_shows_where(tmp_path):
+    script = tmp_path / "segments_with_a_bug.py"
+    script.write_text("import sys\nfrom flows.cli import app\n\n\n@app.command()\ndef bug() -> None:\n"
+                      "    raise KeyError('a bug')\n\n\nsys.exit(app())\n")
+    plain = subprocess.run([sys.executable, str(script), "bug"], capture_output=True, text=True, timeout=300)
+    debug = subprocess.run([sys.executable, str(script), "--debug", "bug"], capture_output=True, text=True,
+                           timeout=300)
+    assert one_error_line(plain) == "error: KeyError: 'a bug' (unexpected: rerun with --debug to see where)"
+    assert debug.returncode == 1 and "Traceback" in debug.stderr and "raise KeyError('a bug')" in debug.stderr
+
+
+def test_a_recipe_name_of_300_characters_is_refused_in_one_line():
+    line = one_error_line(segments("run", "--recipe", "r" * 300))
+    assert "invalid parameters: recipe: String should have at most 200 characters" in line
+
+
+def test_a_logged_error_reaches_the_console_without_its_stack():
+    """As Prefect logs a failed flow run's error, for `segments run`."""
+    import io
+    import logging
+
+    from flows.cli import _WithoutTraceback
+
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(_WithoutTraceback(logging.Formatter("%(levelname)s %(message)s")))
+    logger = logging.getLogger("tests.a_flow_run")
+    logger.addHandler(handler)
+    try:
+        raise KeyError("a bug")
+    except KeyError:
+        logger.exception("Encountered exception during execution")
+    finally:
+        logger.removeHandler(handler)
+    assert stream.getvalue() == "ERROR Encountered exception during execution\n"

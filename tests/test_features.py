@@ -37,8 +37,8 @@ def crafted(clean_db):
                                    "spend_sweets, spend_gold)")
     run_id = start_run(clean_db, mode_requested="auto", recipe_name="default", parameters={}, flow_run_id=None)
     with clean_db.begin() as connection:
-        connection.execute(sa.text("INSERT INTO segmentation.quarantined_customers VALUES (:r, 3, '{test}', '{}')"),
-                           {"r": run_id})
+        connection.execute(sa.text("INSERT INTO segmentation_restricted.quarantined_customers "
+                                   "VALUES (:r, 3, '{test}', '{}')"), {"r": run_id})
     return clean_db, run_id
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import date
 
 import pytest
 import sqlalchemy as sa
@@ -48,13 +49,14 @@ def test_every_sample_customer_is_published_or_reported_excluded(clean_db, run_f
 
     run_id = summary["run"]["run_id"]
     published = scalar(clean_db, "SELECT count(*) FROM segmentation.customer_segments WHERE run_id = :r", r=run_id)
-    quarantined = scalar(clean_db, "SELECT count(*) FROM segmentation.quarantined_customers WHERE run_id = :r",
-                         r=run_id)
+    quarantined = scalar(clean_db, "SELECT count(*) FROM segmentation_restricted.quarantined_customers "
+                                   "WHERE run_id = :r", r=run_id)
     overlap = scalar(clean_db, "SELECT count(*) FROM segmentation.customer_segments c JOIN "
-                               "segmentation.quarantined_customers q USING (customer_id) WHERE q.run_id = :r", r=run_id)
+                               "segmentation_restricted.quarantined_customers q USING (customer_id) "
+                               "WHERE q.run_id = :r", r=run_id)
     assert published + quarantined == 2240 and overlap == 0
     # The sample's documented quirks, with the default recipe: 24 missing incomes, 3 birth years before 1901.
-    reasons = dict(sa_rows(clean_db, "SELECT reason, count(*) FROM segmentation.quarantined_customers, "
+    reasons = dict(sa_rows(clean_db, "SELECT reason, count(*) FROM segmentation_restricted.quarantined_customers, "
                                      "unnest(reasons) reason WHERE run_id = :r GROUP BY 1", r=run_id))
     assert reasons == {"missing_income": 24, "implausible_birth_year": 3}
     run = summary["run"]
@@ -123,3 +125,52 @@ def test_invalid_parameters_are_refused_before_any_work(clean_db, run_flow):
     with pytest.raises(SegmentsError, match="recipe 'no-such-recipe' not found"):
         run_flow(recipe="no-such-recipe")
     assert scalar(clean_db, "SELECT count(*) FROM segmentation.pipeline_runs") == 0
+
+
+def test_a_run_on_orders_publishes_every_customer_with_a_segment_a_tier_rfm_and_value(cdnow_orders, run_flow):
+    clean_db = cdnow_orders
+
+    summary = run_flow(mode="retrain", recipe="rfm-orders")
+
+    run = summary["run"]
+    assert (run["status"], run["rows_extracted"], run["rows_published"]) == ("succeeded", 2357, 2357)
+    as_of = date(1998, 6, 30)  # the latest purchase day
+    assert str(run["as_of"]) == as_of.isoformat()
+    incomplete = scalar(clean_db, "SELECT count(*) FROM segmentation.customer_segments WHERE segment_name IS NULL "
+                                  "OR tier NOT IN ('Platinum', 'Gold', 'Silver', 'Bronze') OR monetary IS NULL "
+                                  "OR spend_per_purchase IS NULL")
+    assert incomplete == 0
+    assert sa_rows(clean_db, "SELECT count(*), count(DISTINCT run_id), min(as_of), sum(purchase_days) "
+                             "FROM segmentation.customer_rfm") == [(2357, 1, as_of, 6696)]
+    # Profiles have no campaign or demographic means on an orders source, and the GMV is the orders' spend.
+    profiles = sa_rows(clean_db, "SELECT customers, response_rate, mean_age, gmv_total FROM "
+                                 "segmentation.segment_profiles WHERE run_id = :r", r=run["run_id"])
+    assert sum(p[0] for p in profiles) == 2357 and {p[1:3] for p in profiles} == {(None, None)}
+    assert sum(p[3] for p in profiles) == pytest.approx(float(scalar(clean_db, "SELECT sum(amount) FROM source.orders")))
+    # Every customer's predicted next year, from the value models the run stored (BG/NBD, Gamma-Gamma).
+    assert sa_rows(clean_db, "SELECT count(*) FROM segmentation.campaign_audience WHERE p_alive BETWEEN 0 AND 1 "
+                             "AND expected_purchases_365d >= 0 AND expected_value_365d >= 0") == [(2357,)]
+    assert sa_rows(clean_db, "SELECT count(*) FROM segmentation.value_models WHERE run_id = :r AND "
+                             "bgnbd_r > 0 AND gamma_gamma_q > 1 AND holdout ? 'mean_absolute_error'",
+                   r=run["run_id"]) == [(1,)]
+    potential = sa_rows(clean_db, "SELECT sum(expected_value_365d) FROM segmentation.segment_profiles "
+                                  "WHERE run_id = :r", r=run["run_id"])[0][0]
+    assert potential == pytest.approx(float(scalar(clean_db, "SELECT sum(expected_value_365d) FROM "
+                                                             "segmentation.customer_segments")))
+    # The report leaves out, saying so, what an orders source does not have.
+    from tasks.report.html import report_path
+    from tasks.settings import get_settings
+
+    report = report_path(get_settings().state_dir, run["run_id"]).read_text()
+    assert "Not available for an orders source" in report and "not in an orders source" in report
+    assert "Potential GMV" in report and "Held out: fitted on the orders up to" in report
+
+    # The next night: one new order; the rollup follows it alone, and the published RFM with it.
+    with clean_db.begin() as connection:
+        connection.execute(sa.text("INSERT INTO source.orders (customer_id, ordered_at, amount) "
+                                   "VALUES (3, '1998-07-01 10:00+00', 40)"))
+    second = run_flow(mode="auto", recipe="rfm-orders")
+    assert second["run"]["mode"] == "reassign" and second["run"]["rows_published"] == 2357
+    assert sa_rows(clean_db, "SELECT purchase_days, recency_days, as_of FROM segmentation.customer_rfm "
+                             "WHERE customer_id = 3") == [(2, 0, date(1998, 7, 1))]
+    assert scalar(clean_db, "SELECT orders_read FROM segmentation_work.order_rollup_state") == 1

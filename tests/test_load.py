@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from tasks.errors import InputFileError
+from tasks.errors import ConfigurationError, InputFileError
 from tasks.load.customers_file import load_customers_file
 from tests.kaggle import write_kaggle_variant
 
@@ -134,3 +134,32 @@ def test_header_only_and_undelimited_files_are_refused(clean_db, sample_path, tm
         load_customers_file(clean_db, write(tmp_path, header + "\n"))
     with pytest.raises(InputFileError, match="cannot tell the delimiter"):
         load_customers_file(clean_db, write(tmp_path, "just some text\n", "text.csv"))
+
+
+def test_values_are_checked_against_the_types_of_source_customers(clean_db):
+    from tasks.load.customers_file import AMOUNT_COLUMNS, AMOUNT_TYPE, INTEGER_TYPES
+
+    with clean_db.connect() as connection:
+        types = dict(connection.execute(sa.text(
+            "SELECT column_name, CASE WHEN data_type = 'numeric' THEN format('numeric(%s, %s)', numeric_precision, "
+            "numeric_scale) ELSE data_type END FROM information_schema.columns "
+            "WHERE table_schema = 'source' AND table_name = 'customers'")).all())
+    assert {column: types[column] for column in INTEGER_TYPES} == INTEGER_TYPES
+    assert {types[column] for column in AMOUNT_COLUMNS} == {"numeric({}, {})".format(*AMOUNT_TYPE)}
+
+
+def test_a_bad_value_is_named_at_its_line_though_later_lines_are_bad_too(clean_db, sample_path, tmp_path):
+    header, first, second, third = sample_lines(sample_path)
+    second = second.replace(",1954,", ",1954.5,", 1)  # Year_Birth, line 3
+    third = third + ",extra"  # line 4: a field too many
+    with pytest.raises(InputFileError, match=r"line 3, column 'Year_Birth': expected a whole number \(value '1954.5'\)"):
+        load_customers_file(clean_db, write(tmp_path, "\n".join([header, first, second, third])))
+
+
+def test_a_currency_that_is_not_a_short_code_is_refused_before_reading(clean_db, sample_path):
+    load_customers_file(clean_db, sample_path)
+    with pytest.raises(ConfigurationError, match="--currency must be a currency code such as IDR or USD"):
+        load_customers_file(clean_db, sample_path, currency="<script>alert(1)</script>")
+    with clean_db.connect() as connection:
+        assert connection.scalar(sa.text("SELECT count(*) FROM source.loads")) == 1
+    assert load_customers_file(clean_db, sample_path, currency=" EUR ").currency == "EUR"

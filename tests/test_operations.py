@@ -79,6 +79,30 @@ def test_a_dropped_connection_is_retried_but_bad_data_is_not(prefect_harness):
     assert len(bad_data_calls) == 1
 
 
+def test_a_stage_whose_adbc_connection_is_terminated_is_retried(engine, prefect_harness):
+    """The ADBC driver reports a dropped connection in libpq's words only ("[libpq] ... terminating
+    connection"); the stage is retried all the same, as it is for psycopg and SQLAlchemy."""
+    from prefect import flow
+
+    from flows.nightly import pipeline_task
+    from tasks.db.sql import read_arrays
+
+    attempts: list[int] = []
+
+    def read_through_adbc() -> int:
+        attempts.append(1)
+        query = "SELECT pg_terminate_backend(pg_backend_pid())::int AS x" if len(attempts) == 1 else "SELECT 7 AS x"
+        return int(read_arrays(engine, query, None, {"x": "i4"})["x"][0])
+
+    stage = pipeline_task("adbc-stage")(read_through_adbc).with_options(retry_delay_seconds=0)
+
+    @flow
+    def reads_through_adbc() -> int:
+        return stage()
+
+    assert reads_through_adbc() == 7 and len(attempts) == 2
+
+
 def test_pipeline_tasks_have_readable_run_names_and_timeouts():
     from flows.nightly import stage_task
     from tasks.pipeline.stages import SOURCE_CONTRACT, STAGES

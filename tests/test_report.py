@@ -377,3 +377,37 @@ def test_report_of_a_run_that_published_nothing_says_so(clean_db, tmp_path):
     assert report.sections == ["summary", "segments", "conversion", "diagnostics", "methods"]
     assert report.images == []
     assert "This run published no customers" in written.path.read_text(encoding="utf-8")
+
+
+def test_text_from_data_and_configuration_reaches_the_report_as_text(clean_db, sample_path, tmp_path):
+    """Script tags in the mapping's currency (the currency the run's report uses, not the load's) and in segment
+    names and actions are escaped wherever they land (amount cells, bands, tables); a $ in them does not make
+    matplotlib read a formula."""
+    from tasks.extract.customers import SourceMapping
+    from tasks.features.recipes import load_recipe
+    from tasks.load.customers_file import load_customers_file
+    from tasks.pipeline.stages import RunInputs, run_pipeline
+    from tasks.report.html import write_run_report
+    from tasks.report.summary import summarise_run
+
+    load_customers_file(clean_db, sample_path)  # a load in IDR
+    script = "<script>alert(1)</script>"
+    inputs = RunInputs(recipe=load_recipe("default").model_copy(update={"k": 4}), mode="retrain", validation=None,
+                       mapping=SourceMapping(currency=script))
+    run_id = run_pipeline(clean_db, inputs).run_id
+    with clean_db.begin() as connection:
+        for table in ("segment_profiles", "customer_segments"):
+            connection.execute(sa.text(f"UPDATE segmentation.{table} SET segment_name = :name || segment_id "  # noqa: S608
+                                       "WHERE run_id = :run_id"), {"name": f"{script} $\\frac$ ", "run_id": run_id})
+        connection.execute(sa.text("UPDATE segmentation.segment_profiles SET recommended_action = :action "
+                                   "WHERE run_id = :run_id"), {"action": '<img src=x onerror="alert(2)">',
+                                                               "run_id": run_id})
+
+    page = write_run_report(clean_db, run_id, tmp_path, load_bands()).path.read_text(encoding="utf-8")
+
+    assert "<script" not in page and "<img src=x" not in page
+    escaped = "&lt;script&gt;alert(1)&lt;/script&gt;"
+    assert page.count(f"{escaped} ") >= 4 * 3 + 4  # each segment's three amounts; each segment's name
+    assert "&lt;img src=x onerror=&quot;alert(2)&quot;&gt;" in page
+    assert f"amounts in {escaped})" in page  # the mapping's currency, though the latest load's is IDR
+    assert summarise_run(clean_db, run_id).currency == script

@@ -94,7 +94,8 @@ def test_every_row_expectation_fires_and_quarantines_with_its_reason(sample_extr
 
     with engine.connect() as connection:
         reasons = dict(connection.execute(sa.text(
-            "SELECT customer_id, reasons FROM segmentation.quarantined_customers WHERE run_id = :r"), {"r": run_id}).all())
+            "SELECT customer_id, reasons FROM segmentation_restricted.quarantined_customers WHERE run_id = :r"),
+            {"r": run_id}).all())
     assert len(report.outcomes) == len(specs)
     for spec, outcome in zip(specs, report.outcomes, strict=True):
         assert (outcome.expectation, outcome.column) == (spec["type"], ", ".join(columns(spec)))
@@ -130,7 +131,7 @@ def test_quarantine_checks_only_failing_reasons_and_finds_what_every_check_finds
     def quarantined(run: int) -> dict[int, list[str]]:
         with engine.connect() as connection:
             return dict(connection.execute(sa.text(
-                "SELECT customer_id, reasons FROM segmentation.quarantined_customers WHERE run_id = :r"),
+                "SELECT customer_id, reasons FROM segmentation_restricted.quarantined_customers WHERE run_id = :r"),
                 {"r": run}).all())
 
     assert quarantined(run_id) == quarantined(every_check) and len(quarantined(run_id)) == 30
@@ -164,7 +165,7 @@ def test_duplicate_policy(sample_extract, policy, quarantined):
     report = validate_rows(engine, run_id=run_id, recipe=recipe, config=LENIENT, as_of=AS_OF, docs=None)
     with engine.connect() as connection:
         groups = connection.scalar(sa.text(
-            "SELECT count(*) FROM segmentation.quarantined_customers WHERE run_id = :r AND "
+            "SELECT count(*) FROM segmentation_restricted.quarantined_customers WHERE run_id = :r AND "
             "reasons[1] LIKE 'duplicate_group_of:%'"), {"r": run_id})
     assert report.duplicates == 183
     if policy == "quarantine":
@@ -369,7 +370,7 @@ def test_feature_suite_rejects_infinite_and_missing_values(sample_extract):
     assert len(outcomes) == len(suite("features")) == 4
     store_outcomes(engine, run_id, outcomes)  # infinite and NaN sample values are stored as their names (jsonb has none)
     with engine.connect() as connection:
-        stored = connection.scalar(sa.text("SELECT sample_values FROM segmentation.validation_results "
+        stored = connection.scalar(sa.text("SELECT sample_values FROM segmentation_restricted.validation_results "
                                            "WHERE run_id = :r AND expectation = :e"), {"r": run_id, "e": in_range})
     assert stored == [{"recency_days": "Infinity"}, {"monetary": "NaN"}]
 

@@ -45,7 +45,7 @@ FROM (
            x.accepted_cmp1 + x.accepted_cmp2 + x.accepted_cmp3 + x.accepted_cmp4 + x.accepted_cmp5 + x.response
                AS campaign_acceptances
     FROM segmentation_work.customers_extract AS x
-    WHERE NOT EXISTS (SELECT 1 FROM segmentation.quarantined_customers AS q
+    WHERE NOT EXISTS (SELECT 1 FROM segmentation_restricted.quarantined_customers AS q
                       WHERE q.run_id = %(run_id)s AND q.customer_id = x.customer_id)
       AND x.ctid >= %(first_row)s::tid AND x.ctid < %(end_row)s::tid
     OFFSET 0

@@ -22,7 +22,8 @@ SELECT n.customer_id, m.segment_id, m.segment_name, m.tier, m.recommended_action
        CAST(%(run_id)s AS bigint) AS run_id, CAST(%(assigned_at)s AS timestamptz) AS assigned_at,
        n.recency_days, n.frequency, n.monetary, n.tenure_days, n.campaign_acceptances, n.age, n.income,
        n.children_home, n.web_visits_month, n.conversion_rate, n.spend_per_purchase, n.response,
-       sqrt(greatest(n.squared_norm + n.least_partial, 0)) AS distance_to_centroid
+       sqrt(greatest(n.squared_norm + n.least_partial, 0)) AS distance_to_centroid,
+       v.p_alive, v.expected_purchases_365d, v.expected_value_365d
 FROM (
     SELECT p.*, {nearest}
     FROM (
@@ -39,3 +40,5 @@ FROM (
 ) AS n
 JOIN segmentation.model_segments AS m
   ON m.model_version = %(model_version)s AND m.cluster_index = {cluster_index}
+-- The predicted value of an orders run (segmentation_work.customer_value; empty for a profile run).
+LEFT JOIN segmentation_work.customer_value AS v ON v.customer_id = n.customer_id

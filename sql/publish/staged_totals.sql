@@ -22,6 +22,7 @@ SELECT s.run_id, s.model_version, s.segment_id, s.segment_name, s.tier, count(*)
        sum(s.age) AS age, count(s.age) AS customers_with_age,
        sum(s.response) AS responses, count(s.response) AS customers_with_response,
        sum(s.conversion_rate) FILTER (WHERE s.web_visits_month > 0) AS conversion_rate,
-       count(s.conversion_rate) FILTER (WHERE s.web_visits_month > 0) AS customers_with_visits
+       count(s.conversion_rate) FILTER (WHERE s.web_visits_month > 0) AS customers_with_visits,
+       sum(s.expected_value_365d) AS expected_value_365d
 FROM segmentation_work.customer_segments_staging AS s
 GROUP BY s.run_id, s.model_version, s.segment_id, s.segment_name, s.tier;

@@ -3,7 +3,8 @@
 -- No parameters.
 
 -- Last, because detaching takes the table's ACCESS EXCLUSIVE lock, which readers then wait on until commit,
--- so they see the old rows or the new ones, never a mix. Each keeps its range of customer ids; attaching
+-- so they see the old rows or the new ones, never a mix. Its caller asks for the locks with a short
+-- lock_timeout and tries again, so a long reader delays the publish, not the other readers. Each keeps its range of customer ids; attaching
 -- needs no scan, as the partition's CHECK constraint and primary key (customer_id NOT NULL) already prove the
 -- range. Renamed from _staging_ to _published_, so the next run's staging names are free. The partitions
 -- they replace are renamed _retired_ (with their keys), not dropped: dropping them here made the commit, and

@@ -6,7 +6,7 @@
 -- found by both gets the duplicate reason after the checks' reasons (and only once, should the statement
 -- run again). The count is whatever the policy: the report counts them.
 WITH quarantined AS (
-    INSERT INTO segmentation.quarantined_customers AS q (run_id, customer_id, reasons, record)
+    INSERT INTO segmentation_restricted.quarantined_customers AS q (run_id, customer_id, reasons, record)
     SELECT %(run_id)s, customer_id,
            ARRAY[CASE WHEN %(duplicates)s = 'keep_first' THEN 'duplicate_of:' ELSE 'duplicate_group_of:' END
                  || first_id],

@@ -50,7 +50,7 @@ reasons AS (
     WHERE (missing_income OR implausible_birth_year OR unknown_education OR unknown_marital_status
            OR negative_amount OR enrolment_out_of_range OR flag_not_0_or_1) IS TRUE
 )
-INSERT INTO segmentation.quarantined_customers (run_id, customer_id, reasons, record)
+INSERT INTO segmentation_restricted.quarantined_customers (run_id, customer_id, reasons, record)
 SELECT %(run_id)s, customer_id, reasons, row_to_json(record)
 FROM reasons
 ON CONFLICT (run_id, customer_id) DO NOTHING;

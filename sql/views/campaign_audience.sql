@@ -8,7 +8,10 @@ SELECT c.customer_id,
        coalesce(since.valid_from, c.assigned_at) AS tier_since,
        previous.tier                              AS previous_tier,
        c.model_version,
-       c.run_id
+       c.run_id,
+       c.p_alive,
+       c.expected_purchases_365d,
+       c.expected_value_365d
 FROM segmentation.customer_segments AS c
 LEFT JOIN LATERAL (
     -- The latest period in another tier.
@@ -34,3 +37,6 @@ COMMENT ON COLUMN segmentation.campaign_audience.tier_since IS 'When the custome
 COMMENT ON COLUMN segmentation.campaign_audience.previous_tier IS 'Tier before the current one; NULL when the customer never held another.';
 COMMENT ON COLUMN segmentation.campaign_audience.model_version IS 'Model that assigned the segment.';
 COMMENT ON COLUMN segmentation.campaign_audience.run_id IS 'Run that published the current assignment.';
+COMMENT ON COLUMN segmentation.campaign_audience.p_alive IS 'Probability (0 to 1) the customer is still active (BG/NBD); NULL for a customer-profile source.';
+COMMENT ON COLUMN segmentation.campaign_audience.expected_purchases_365d IS 'Expected purchase days in the next 365 days (BG/NBD); NULL for a customer-profile source.';
+COMMENT ON COLUMN segmentation.campaign_audience.expected_value_365d IS 'Expected spend in the next 365 days, in the orders'' currency (BG/NBD and Gamma-Gamma); NULL for a customer-profile source.';

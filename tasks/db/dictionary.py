@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from tasks.settings import PROJECT_ROOT
 from tasks.db.sql import run_sql_file
 
-DOCUMENTED_SCHEMAS = ["segmentation", "source"]  # the public contract first, then what the pipeline reads
+DOCUMENTED_SCHEMAS = ["segmentation", "segmentation_restricted", "source"]  # the public contract first
 TABLES_PAGE = PROJECT_ROOT / "docs" / "tables.md"
 
 

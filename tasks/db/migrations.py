@@ -3,7 +3,9 @@
 Versioned migrations are the files versions/NNNN_name.sql, found there and applied once each in the order
 of their number, which is the schema's revision. Each runs in its own transaction with the record of its
 revision, so a failing migration rolls back whole and the error names its file and the revision the schema
-stays at. A PostgreSQL advisory lock serialises concurrent upgrades (two runs starting at once).
+stays at. A PostgreSQL advisory lock serialises concurrent upgrades (two runs starting at once). Any session
+can take an advisory lock, so the wait for it is bounded and names the session holding it, and it is
+taken in short attempts, between which Ctrl-C is answered.
 
 Repeatable objects are the views and functions kept one per CREATE OR REPLACE file under sql/
 (REPEATABLE_OBJECTS, in the order they are applied). They are applied after the versioned migrations,
@@ -27,6 +29,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,6 +44,9 @@ log = logging.getLogger(__name__)
 
 MIGRATIONS_DIR = SQL_DIR / "migrations"
 MIGRATION_LOCK_KEY = 7_204_117_001  # advisory-lock key shared by every process of this project
+# How long an upgrade waits for another session's upgrade, and how long each attempt to take the lock waits.
+MIGRATION_LOCK_WAIT_SECONDS = 600.0
+LOCK_ATTEMPT_TIMEOUT = "1s"
 MIGRATION_FILE_NAME = re.compile(r"^(?P<revision>[0-9]{4})_[a-z0-9_]+\.sql$")
 
 # Relative to sql/, in the order they are applied: a file comes after the objects it reads.
@@ -83,14 +89,14 @@ def current_revision(engine: Engine) -> str | None:
         return _recorded_revision(connection)
 
 
-def upgrade_schema(engine: Engine, migrations_dir: Path = MIGRATIONS_DIR, sql_dir: Path = SQL_DIR) -> str:
+def upgrade_schema(engine: Engine, migrations_dir: Path = MIGRATIONS_DIR, sql_dir: Path = SQL_DIR,
+                   lock_wait_seconds: float = MIGRATION_LOCK_WAIT_SECONDS) -> str:
     """Apply every pending versioned migration, then the repeatable objects whose files changed (all of them
     after a migration); a no-op when all is current. Returns the head revision. `sql_dir` holds the
-    repeatable objects' files."""
+    repeatable objects' files; another session's upgrade is waited for up to `lock_wait_seconds`."""
     migrations = versioned_migrations(migrations_dir)
     with engine.connect() as connection:
-        with connection.begin():
-            run_sql_file(connection, "db/migration_lock.sql", {"key": MIGRATION_LOCK_KEY})
+        _take_migration_lock(connection, lock_wait_seconds)
         try:
             with connection.begin():
                 _execute_script(connection, read_sql("db/migration_history.sql"))
@@ -101,6 +107,46 @@ def upgrade_schema(engine: Engine, migrations_dir: Path = MIGRATIONS_DIR, sql_di
             with connection.begin():
                 run_sql_file(connection, "db/migration_unlock.sql", {"key": MIGRATION_LOCK_KEY})
     return migrations[-1].revision
+
+
+def _take_migration_lock(connection: sa.Connection, wait_seconds: float) -> None:
+    """Take the migrations' advisory lock for the session, in attempts of LOCK_ATTEMPT_TIMEOUT each (a waiting
+    attempt shows in pg_locks; Ctrl-C is answered between them) for up to `wait_seconds`; then raise
+    MigrationError naming the session that holds it, which may be any role's (advisory locks take no
+    privilege)."""
+    deadline = time.monotonic() + wait_seconds
+    waiting_logged = False
+    while True:
+        try:
+            with connection.begin():
+                run_sql_file(connection, "db/local_lock_timeout.sql", {"timeout": LOCK_ATTEMPT_TIMEOUT})
+                run_sql_file(connection, "db/migration_lock.sql", {"key": MIGRATION_LOCK_KEY})
+            return
+        except sa.exc.OperationalError as error:
+            if not isinstance(error.orig, psycopg.errors.LockNotAvailable):
+                raise
+        with connection.begin():
+            holder = run_sql_file(connection, "db/advisory_lock_holder.sql", {"key": MIGRATION_LOCK_KEY}).first()
+        if time.monotonic() >= deadline:
+            raise MigrationError(
+                f"the schema migration lock is held by {describe_lock_holder(holder)}, and was not released within "
+                f"{wait_seconds:g}s. If that is another upgrade of this pipeline, let it finish and try again; if "
+                "not (any role can take the lock), end that session"
+                + (f": SELECT pg_terminate_backend({holder.pid})" if holder is not None else ""))
+        if not waiting_logged:
+            log.warning("waiting up to %gs for the schema migration lock, held by %s", wait_seconds,
+                        describe_lock_holder(holder))
+            waiting_logged = True
+
+
+def describe_lock_holder(holder: sa.Row | None) -> str:
+    """The session holding an advisory lock (a row of sql/db/advisory_lock_holder.sql), as a message names it:
+    backend pid, role, application and since when (None: it has just released it)."""
+    if holder is None:
+        return "a session that has just released it"
+    application = f", application {holder.application_name!r}" if holder.application_name else ""
+    return (f"backend pid {holder.pid} (role {holder.usename}{application}, connected since "
+            f"{holder.backend_start:%Y-%m-%d %H:%M:%S})")
 
 
 def _recorded_revision(connection: sa.Connection) -> str | None:

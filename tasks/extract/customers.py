@@ -22,6 +22,7 @@ from sqlalchemy.engine import Engine
 
 from tasks.errors import ConfigurationError, NoSourceDataError
 from tasks.db.sql import analyze_for_planning, identifier, run_sql_file, table_columns
+from tasks.extract.orders import OrdersMapping
 
 SOURCE_COLUMNS = [
     "customer_id", "birth_year", "education", "marital_status", "income", "kids_home", "teens_home",
@@ -53,6 +54,7 @@ class SourceMapping(BaseModel):
     columns: dict[str, str] = {column: column for column in SOURCE_COLUMNS}
     snapshot_date: date | None = None
     currency: str | None = None
+    orders: OrdersMapping = OrdersMapping()  # where a recipe on orders finds them (tasks/extract/orders.py)
 
     def select_list(self) -> pgsql.Composed:
         """The mapped columns, each validated and quoted, AS its canonical name, in the canonical order."""

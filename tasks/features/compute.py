@@ -13,6 +13,7 @@ from sqlalchemy.engine import Engine
 
 from tasks.db.parallel import PARALLEL_PARTS, in_parallel
 from tasks.extract.customers import EXTRACT_TABLE
+from tasks.extract.orders import RFM_TABLE
 from tasks.features.recipes import FEATURE_CATALOG, Recipe
 from tasks.db.sql import (
     analyze_for_planning,
@@ -50,16 +51,18 @@ def compute_features(engine: Engine, recipe: Recipe, *, as_of: date, snapshot_da
     INSERT ... SELECT), which then inherits customer_features: readers of that table read the parts' rows.
     Only committed extracts are seen.
     """
+    # The customers' rows: the extract of a customer-profile source, or the RFM summary of an orders one.
+    source_table, query = ((RFM_TABLE, "features/order_features.sql") if recipe.source == "orders"
+                           else (EXTRACT_TABLE, "features/customer_features.sql"))
     with engine.begin() as connection:
         run_sql_file(connection, "features/replace_features_table.sql")  # the old one retired
-        ranges = page_ranges(connection, EXTRACT_TABLE, parts)
+        ranges = page_ranges(connection, source_table, parts)
     parameters = feature_parameters(recipe, as_of, snapshot_date, run_id)
 
     def compute_part(part: int, rows: dict[str, str]) -> int:
         table = f"{FEATURES_TABLE}_p{part}"
         with engine.begin() as connection:
-            computed = run_sql_file(connection, "features/customer_features.sql", {**parameters, **rows},
-                                    part=table).rowcount
+            computed = run_sql_file(connection, query, {**parameters, **rows}, part=table).rowcount
             run_sql_file(connection, "features/inherit_features.sql", part=table)
             return computed
 

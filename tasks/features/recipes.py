@@ -32,6 +32,10 @@ FEATURE_CATALOG: dict[str, str] = {
     "spend_per_purchase": "monetary / frequency (0 without purchases)",
 }
 ROW_CHECKS = ("implausible_birth_year", "unknown_category", "negative_amount", "enrolment_out_of_range")
+# The features an orders source gives (from the customers' purchase days: sql/features/order_features.sql);
+# the others need the columns of a customer-profile source.
+ORDER_FEATURES = ("recency_days", "frequency", "monetary", "tenure_days", "spend_per_purchase")
+SOURCES = ("customers", "orders")
 
 
 class _Strict(BaseModel):
@@ -81,6 +85,9 @@ class KRange(_Strict):
 class Recipe(_Strict):
     name: str
     description: str = ""
+    source: Literal["customers", "orders"] = Field("customers", description=(
+        "customers: one pre-aggregated row per customer (source.customers or a mapped profile table); "
+        "orders: the customers' orders (source.orders or a mapped orders table), summarised as RFM"))
     features: Annotated[list[FeatureSpec], Field(min_length=1)]
     capping: Capping = Capping()
     scaler: Literal["minmax", "standard"] = "standard"
@@ -117,6 +124,15 @@ class Recipe(_Strict):
         if repeated:
             raise ValueError(f"features listed twice: {', '.join(repeated)}")
         return features
+
+    @model_validator(mode="after")
+    def _features_of_the_source(self) -> Recipe:
+        if self.source == "orders":
+            other = [name for name in self.feature_names if name not in ORDER_FEATURES]
+            if other:
+                raise ValueError(f"features {', '.join(other)} need a customer-profile source; an orders source "
+                                 f"gives {', '.join(ORDER_FEATURES)}")
+        return self
 
     @field_validator("missing_values")
     @classmethod

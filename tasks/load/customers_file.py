@@ -1,15 +1,16 @@
 """Load a customers CSV export into source.customers, in the canonical contract, with COPY.
 
 Accepts the Indonesian course variant and the original Kaggle export: comma, tab or semicolon
-separated, optional UTF-8 BOM, `dd-mm-yyyy` or `yyyy-mm-dd` dates (one format per file, decided
-from the whole column, never per row), Indonesian or English labels, `MntCoke` or `MntWines`.
-A load replaces the table's content in one transaction: a bad file leaves the previous load intact.
+separated, optional UTF-8 BOM, `dd-mm-yyyy` or `yyyy-mm-dd` dates (one format per file: the one most of
+the first chunk's dates are in, never per row), Indonesian or English labels, `MntCoke` or `MntWines`.
+Every line is read strictly (tasks/load/csv_checks.py) and every value typed with the bounds of its
+column before it is copied: a bad file is refused at its first bad line, naming the column, the value and
+what was expected. A load replaces the table's content in one transaction: a bad file leaves the previous
+load intact.
 """
 
 from __future__ import annotations
 
-import csv
-import hashlib
 import io
 import logging
 import re
@@ -20,12 +21,29 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import pandas as pd
+import psycopg
+import pyarrow as pa
+import pyarrow.csv as pa_csv
 import sqlalchemy as sa
 from psycopg import sql as pgsql
 from sqlalchemy.engine import Engine
 
-from tasks.errors import InputFileError
+from tasks.errors import ConfigurationError, InputFileError
 from tasks.db.sql import driver_connection, run_sql_file, sql_file, vacuum_after_load
+from tasks.load.csv_checks import (
+    DECIMAL_NUMBER,
+    WHOLE_NUMBER,
+    DelimitedFile,
+    Problem,
+    decimal_columns,
+    decimal_range,
+    file_sha256,
+    integer_range,
+    refuse_earliest,
+    whole_number_columns,
+    whole_numbers,
+)
+from tasks.load.csv_checks import sniff_delimiter  # noqa: F401 (tasks/load/generate.py reads it from here)
 
 log = logging.getLogger(__name__)
 
@@ -63,13 +81,18 @@ HEADER_ALIASES: dict[str, str] = {
 # Columns that carry no information about the customer (a row index, constants).
 IGNORED_HEADERS = {"Number", "Unnamed: 0", "Z_CostContact", "Z_Revenue"}
 
-INTEGER_COLUMNS = [
-    "customer_id", "birth_year", "kids_home", "teens_home", "recency_days",
-    "purchases_deals", "purchases_web", "purchases_catalog", "purchases_store", "web_visits_month",
-    "accepted_cmp1", "accepted_cmp2", "accepted_cmp3", "accepted_cmp4", "accepted_cmp5",
-    "response", "complain",
-]
+# The PostgreSQL type of each integer column of source.customers (a test holds them to the table's): a
+# value is refused unless that type holds it exactly.
+INTEGER_TYPES = {
+    "customer_id": "bigint", "birth_year": "integer", "kids_home": "integer", "teens_home": "integer",
+    "recency_days": "integer", "purchases_deals": "integer", "purchases_web": "integer",
+    "purchases_catalog": "integer", "purchases_store": "integer", "web_visits_month": "integer",
+    "accepted_cmp1": "smallint", "accepted_cmp2": "smallint", "accepted_cmp3": "smallint",
+    "accepted_cmp4": "smallint", "accepted_cmp5": "smallint", "response": "smallint", "complain": "smallint",
+}
+INTEGER_COLUMNS = list(INTEGER_TYPES)
 AMOUNT_COLUMNS = ["income", "spend_wines", "spend_fruits", "spend_meat", "spend_fish", "spend_sweets", "spend_gold"]
+AMOUNT_TYPE = (18, 2)  # numeric(18, 2), every amount column
 LABEL_COLUMNS = ["education", "marital_status"]
 REQUIRED_COLUMNS = sorted(set(HEADER_ALIASES.values()))
 NULLABLE_COLUMNS = {"income"}  # the export leaves unknown incomes empty
@@ -84,12 +107,12 @@ TABLE_COLUMNS = [
     "response", "complain", "load_id",
 ]
 
-DATE_FORMATS = {
-    # name: (pattern every value must match, strptime format)
-    "dd-mm-yyyy": (re.compile(r"^\d{2}[-/.]\d{2}[-/.]\d{4}$"), "%d-%m-%Y"),
-    "yyyy-mm-dd": (re.compile(r"^\d{4}-\d{2}-\d{2}$"), "%Y-%m-%d"),
+DATE_FORMATS = {  # name: the pattern every date of a file in that format matches
+    "dd-mm-yyyy": re.compile(r"^\d{2}[-/.]\d{2}[-/.]\d{4}$"),
+    "yyyy-mm-dd": re.compile(r"^\d{4}-\d{2}-\d{2}$"),
 }
-CHUNK_ROWS = 250_000
+CHUNK_ROWS = 50_000  # records typed at a time: memory is bounded by this, not by the file
+MAX_CURRENCY_CHARS = 16
 
 
 @dataclass(frozen=True)
@@ -104,18 +127,9 @@ class LoadResult:
     seconds: float
 
 
-def sniff_delimiter(header_line: str, path: str) -> str:
-    counts = {delimiter: header_line.count(delimiter) for delimiter in (",", "\t", ";")}
-    delimiter, count = max(counts.items(), key=lambda item: item[1])
-    if count == 0:
-        raise InputFileError(path, "cannot tell the delimiter: the header has no comma, tab or semicolon",
-                             line=1, value=header_line[:80])
-    return delimiter
-
-
-def read_header(path: Path, delimiter: str) -> list[str]:
-    with path.open(encoding="utf-8-sig", newline="") as handle:
-        return next(csv.reader(handle, delimiter=delimiter))
+def read_header(path: Path, delimiter: str | None = None) -> list[str]:
+    """The header's names as written (the delimiter is the file's own, sniffed from the header)."""
+    return DelimitedFile(path).header
 
 
 def map_header(header: list[str], path: str) -> dict[str, str]:
@@ -146,63 +160,86 @@ def map_header(header: list[str], path: str) -> dict[str, str]:
     return mapping
 
 
-def detect_date_format(values: pd.Series, path: str, first_line: int) -> str:
-    """The one format every non-empty value matches; ISO and day-first are told apart by shape."""
+def detect_date_format(values: pd.Series, path: str, first_line: int | None = None,
+                       column: str = "Dt_Customer") -> str:
+    """The format most of the dates are written in (ISO and day-first are told apart by shape); a date of
+    another shape is refused at its line by check_chunk. `values` are indexed by line."""
     present = values[values != ""]
-    for name, (pattern, _) in DATE_FORMATS.items():
-        if present.str.match(pattern).all():
-            return name
-    sample = present.iloc[0] if len(present) else ""
-    raise InputFileError(path, "enrolment dates are neither all dd-mm-yyyy nor all yyyy-mm-dd",
-                         line=first_line, column="Dt_Customer", value=sample)
+    matching = {name: int(present.str.match(pattern).sum()) for name, pattern in DATE_FORMATS.items()}
+    chosen = max(matching, key=lambda name: matching[name])
+    if matching[chosen] == 0:
+        where = present if len(present) else values
+        raise InputFileError(path, "expected a date dd-mm-yyyy or yyyy-mm-dd",
+                             line=int(where.index[0]) if len(where) else first_line, column=column,
+                             value=where.iloc[0] if len(where) else None)
+    return chosen
 
 
-def _fail_at(mask: pd.Series, chunk: pd.DataFrame, column: str, header: str, path: str, expected: str) -> None:
-    if mask.any():
-        position = int(mask.to_numpy().nonzero()[0][0])
-        line = int(chunk.index[position]) + 2  # header is line 1; index counts data rows from 0
-        raise InputFileError(path, f"expected {expected}", line=line, column=header,
-                             value=chunk[column].iloc[position])
+def check_chunk(chunk: pd.DataFrame, *, path: str, headers: dict[str, str], date_format: str,
+                vocabulary: Vocabulary) -> pd.DataFrame:
+    """Text columns (canonical names, indexed by line) -> the canonical columns as COPY writes them: integers
+    as int64, amounts as their exact text (empty: unknown), dates as ISO text, labels canonical and raw.
+    Refuses the file at the earliest line with a value its column cannot hold."""
+    out: dict[str, pd.Series] = {}
+    problems: list[Problem] = []
+    for sql_type in dict.fromkeys(INTEGER_TYPES.values()):
+        columns = [column for column, of_type in INTEGER_TYPES.items() if of_type == sql_type]
+        parsed = whole_number_columns({column: chunk[column] for column in columns}, sql_type)
+        for column, (values, not_written, out_of_range, text) in parsed.items():
+            out[column] = values
+            problems += [Problem(not_written, text, headers[column], WHOLE_NUMBER),
+                         Problem(out_of_range, text, headers[column], integer_range(sql_type))]
+    for nullable in (False, True):
+        columns = [column for column in AMOUNT_COLUMNS if (column in NULLABLE_COLUMNS) == nullable]
+        parsed = decimal_columns({column: chunk[column] for column in columns}, *AMOUNT_TYPE)
+        for column, (values, not_written, out_of_range, text) in parsed.items():
+            expected = DECIMAL_NUMBER
+            if nullable:
+                not_written &= text != ""
+                expected += ", or nothing when unknown"
+                values = values.where(text != "")  # NULL
+            out[column] = values
+            problems += [Problem(not_written, text, headers[column], expected),
+                         Problem(out_of_range, text, headers[column], decimal_range(*AMOUNT_TYPE))]
+    text = chunk["enrolled_on"].str.strip()
+    shaped = text.str.match(DATE_FORMATS[date_format]).fillna(False).astype(bool)
+    iso = text if date_format == "yyyy-mm-dd" else text.str.replace(
+        r"^(\d{2})[-/.](\d{2})[-/.](\d{4})$", r"\3-\2-\1", regex=True)
+    real = pd.to_datetime(iso.where(shaped, ""), format="%Y-%m-%d", errors="coerce").notna()
+    problems.append(Problem(~shaped & (text != ""), text, headers["enrolled_on"],
+                            f"a date {date_format}, the format of most of the file's dates (the enrolment dates "
+                            "are neither all dd-mm-yyyy nor all yyyy-mm-dd)"))
+    problems.append(Problem(~real, text, headers["enrolled_on"], f"a date in the file's format {date_format}"))
+    out["enrolled_on"] = iso
+    for column in LABEL_COLUMNS:
+        raw = chunk[column].str.strip()
+        problems.append(Problem(raw == "", raw, headers[column], "a label"))
+        lowered = raw.str.lower()
+        # Unknown labels pass through lower-cased so that validation quarantines them visibly.
+        out[column] = lowered.map(vocabulary.labels_of(column)).fillna(lowered)
+        out[f"{column}_raw"] = raw
+    refuse_earliest(problems, path)
+    return pd.DataFrame(out)
 
 
 def convert_chunk(chunk: pd.DataFrame, *, path: str, headers: dict[str, str], date_format: str,
                   vocabulary: Vocabulary) -> pd.DataFrame:
-    """Text columns (canonical names) -> typed canonical columns; raises on the first bad value."""
-    out = pd.DataFrame(index=chunk.index)
-    for column in INTEGER_COLUMNS:
-        text = chunk[column].str.strip()
-        number = pd.to_numeric(text, errors="coerce")
-        bad = number.isna() | (number != number.round())
-        _fail_at(bad, chunk, column, headers[column], path, "a whole number")
-        out[column] = number.astype("int64")
+    """check_chunk's columns with the amounts as numbers (NaN: unknown), for computing on them."""
+    out = check_chunk(chunk, path=path, headers=headers, date_format=date_format, vocabulary=vocabulary)
     for column in AMOUNT_COLUMNS:
-        text = chunk[column].str.strip()
-        number = pd.to_numeric(text, errors="coerce")
-        bad = number.isna() & ~((text == "") & (column in NULLABLE_COLUMNS))
-        _fail_at(bad, chunk, column, headers[column], path, "a number")
-        out[column] = number
-    pattern, strptime_format = DATE_FORMATS[date_format]
-    text = chunk["enrolled_on"].str.strip()
-    normalised = text.str.replace(r"[/.]", "-", regex=True) if date_format == "dd-mm-yyyy" else text
-    parsed = pd.to_datetime(normalised, format=strptime_format, errors="coerce")
-    _fail_at(parsed.isna() | ~text.str.match(pattern), chunk, "enrolled_on", headers["enrolled_on"], path,
-             f"a date in the file's format {date_format}")
-    out["enrolled_on"] = parsed.dt.strftime("%Y-%m-%d")
-    for column in LABEL_COLUMNS:
-        raw = chunk[column].str.strip()
-        _fail_at(raw == "", chunk, column, headers[column], path, "a label")
-        lowered = raw.str.lower()
-        # Unknown labels pass through lower-cased so that validation quarantines them visibly.
-        out[column] = lowered.map(lambda label, field=column: vocabulary.canonical.get((field, label), label))
-        out[f"{column}_raw"] = raw
+        out[column] = pd.to_numeric(out[column]).astype("float64")
     return out
 
 
-def iter_chunks(path: Path, delimiter: str, header_map: dict[str, str]) -> Iterator[pd.DataFrame]:
-    reader = pd.read_csv(path, sep=delimiter, dtype=str, keep_default_na=False, encoding="utf-8-sig",
-                         usecols=list(header_map), chunksize=CHUNK_ROWS, quotechar='"')
-    for chunk in reader:
-        yield chunk.rename(columns=header_map)
+def iter_chunks(path: Path, delimiter: str | None = None, header_map: dict[str, str] | None = None,
+                chunk_rows: int = CHUNK_ROWS, file: DelimitedFile | None = None) -> Iterator[pd.DataFrame]:
+    """The file's records as text columns named canonically (header_map), indexed by the line each starts on
+    (the delimiter is the file's own, sniffed from its header)."""
+    file = file or DelimitedFile(path)
+    header_map = header_map if header_map is not None else map_header(file.header, file.name)
+    positions = {canonical: file.header.index(header) for header, canonical in header_map.items()}
+    for records in file.records(chunk_rows):
+        yield pd.DataFrame({canonical: records.column(position) for canonical, position in positions.items()})
 
 
 @dataclass(frozen=True)
@@ -217,6 +254,10 @@ class Vocabulary:
         rows = run_sql_file(connection, "load/label_vocabulary.sql").all()
         return cls({(f, label): c for f, label, c, _ in rows}, {(f, label): lang for f, label, _, lang in rows})
 
+    def labels_of(self, field: str) -> dict[str, str]:
+        """Lower-case label -> canonical label, of one field."""
+        return {label: canonical for (of, label), canonical in self.canonical.items() if of == field}
+
     def language_of(self, labels: pd.Series) -> str:
         """The language most education labels are written in (id, en; 'canonical' when already canonical)."""
         found = labels.str.strip().str.lower().map(lambda label: self.language.get(("education", label)))
@@ -224,73 +265,95 @@ class Vocabulary:
         return str(counts.index[0]) if len(counts) else "unknown"
 
 
+def check_currency(currency: str | None) -> str | None:
+    """The currency a user gives (--currency), refused unless a short printable code or symbol."""
+    if currency is None or currency == "":
+        return None
+    if len(currency) > MAX_CURRENCY_CHARS or not currency.isprintable() or not currency.strip():
+        raise ConfigurationError(f"--currency must be a currency code such as IDR or USD (1 to {MAX_CURRENCY_CHARS} "
+                                 f"printable characters), got {currency[:40]!r}")
+    return currency.strip()
+
+
 def load_customers_file(engine: Engine, path: Path, *, currency: str | None = None,
                         snapshot_date: date | None = None,
                         progress: Callable[[int, float], None] | None = None) -> LoadResult:
-    """Replace source.customers with the customers in `path`. Nothing is written if any row is bad."""
+    """Replace source.customers with the customers in `path`. Nothing is written if any line is bad."""
     started = time.perf_counter()
-    name = str(path)
-    if not path.is_file():
-        raise InputFileError(name, "no such file")
-    with path.open(encoding="utf-8-sig", newline="") as handle:
-        try:
-            header_line = handle.readline()
-        except UnicodeDecodeError as error:
-            raise InputFileError(name, "not UTF-8 text", line=1) from error
-    if not header_line.strip():
-        raise InputFileError(name, "the file is empty", line=1)
-    delimiter = sniff_delimiter(header_line, name)
-    header_map = map_header(read_header(path, delimiter), name)
+    currency = check_currency(currency)
+    file = DelimitedFile(path)
+    name = file.name
+    header_map = map_header(file.header, name)
     headers = {canonical: header for header, canonical in header_map.items()}
-    sha256 = hashlib.sha256(path.read_bytes()).hexdigest()
+    sha256 = file_sha256(path)
 
     with engine.begin() as connection:
         vocabulary = Vocabulary.read(connection)
         run_sql_file(connection, "load/clear_customers.sql")
         load_id = run_sql_file(connection, "load/start_file_load.sql", {
-            "file_name": path.name, "file_sha256": sha256, "delimiter": delimiter}).scalar()
+            "file_name": path.name, "file_sha256": sha256, "delimiter": file.delimiter}).scalar()
         rows = 0
         date_format = language = ""
-        latest_enrolment: date | None = None
+        latest_enrolment = ""
         copy_statement = sql_file("load/copy_customers.sql",
                                   columns=pgsql.SQL(", ").join(map(pgsql.Identifier, TABLE_COLUMNS)))
-        with driver_connection(connection).cursor() as cursor, cursor.copy(copy_statement) as copy:
-            for chunk in iter_chunks(path, delimiter, header_map):
-                if not date_format:
-                    date_format = detect_date_format(chunk["enrolled_on"].str.strip(), name, rows + 2)
-                    language = vocabulary.language_of(chunk["education"])
-                typed = convert_chunk(chunk, path=name, headers=headers, date_format=date_format,
-                                      vocabulary=vocabulary)
-                chunk_latest = pd.to_datetime(typed["enrolled_on"]).max()
-                if pd.notna(chunk_latest) and (latest_enrolment is None or chunk_latest.date() > latest_enrolment):
-                    latest_enrolment = chunk_latest.date()
-                typed["load_id"] = load_id
-                buffer = io.StringIO()
-                typed[TABLE_COLUMNS].to_csv(buffer, header=False, index=False)
-                copy.write(buffer.getvalue())
-                rows += len(typed)
-                if progress:
-                    progress(rows, time.perf_counter() - started)
+        try:
+            with driver_connection(connection).cursor() as cursor, cursor.copy(copy_statement) as copy:
+                for chunk in iter_chunks(path, file.delimiter, header_map, file=file):
+                    if not date_format:
+                        date_format = detect_date_format(chunk["enrolled_on"].str.strip(), name,
+                                                         column=headers["enrolled_on"])
+                        language = vocabulary.language_of(chunk["education"])
+                    typed = check_chunk(chunk, path=name, headers=headers, date_format=date_format,
+                                        vocabulary=vocabulary)
+                    latest_enrolment = max(latest_enrolment, typed["enrolled_on"].max())
+                    typed["load_id"] = load_id
+                    copy.write(_csv_bytes(typed[TABLE_COLUMNS]))
+                    rows += len(typed)
+                    if progress:
+                        progress(rows, time.perf_counter() - started)
+        except psycopg.DataError as error:
+            # Every value was checked against its column: the database refusing one is a gap in those checks.
+            raise InputFileError(name, f"the database refused a value: {str(error).splitlines()[0]}; nothing was "
+                                 "loaded") from error
         if rows == 0:
             raise InputFileError(name, "the file has a header but no customers", line=2)
-        _check_unique_ids(connection, path, delimiter, headers["customer_id"])
+        _check_unique_ids(connection, file, headers["customer_id"])
         resolved_currency = currency or ("IDR" if "MntCoke" in header_map or language == "id" else "USD")
-        # The export does not say when it was taken: default to the day after the latest enrolment.
-        resolved_snapshot = snapshot_date or (latest_enrolment + timedelta(days=1))
+        resolved_snapshot = snapshot_date or _day_after(date.fromisoformat(latest_enrolment), name)
         run_sql_file(connection, "load/finish_file_load.sql", {
             "date_format": date_format, "label_language": language, "currency": resolved_currency,
             "snapshot_date": resolved_snapshot, "row_count": rows, "load_id": load_id})
     vacuum_after_load(engine, "source.customers")
-    return LoadResult(load_id, rows, delimiter, date_format, language, resolved_currency, resolved_snapshot,
+    return LoadResult(load_id, rows, file.delimiter, date_format, language, resolved_currency, resolved_snapshot,
                       time.perf_counter() - started)
 
 
-def _check_unique_ids(connection: sa.Connection, path: Path, delimiter: str, header: str) -> None:
+def _csv_bytes(frame: pd.DataFrame) -> bytes:
+    """The rows as COPY's CSV: a missing value unquoted (NULL), every text quoted (never NULL)."""
+    sink = io.BytesIO()
+    pa_csv.write_csv(pa.Table.from_pandas(frame, preserve_index=False), sink,
+                     write_options=pa_csv.WriteOptions(include_header=False))
+    return sink.getvalue()
+
+
+def _day_after(latest_enrolment: date, path: str) -> date:
+    """The export does not say when it was taken: default to the day after the latest enrolment."""
+    if latest_enrolment == date.max:
+        raise InputFileError(path, f"the latest enrolment is {date.max}, which leaves no day after it to take as the "
+                             "snapshot date: give --snapshot-date")
+    return latest_enrolment + timedelta(days=1)
+
+
+def _check_unique_ids(connection: sa.Connection, file: DelimitedFile, header: str) -> None:
     """Fail on a repeated customer id, naming the lines (the database finds it; the file gives the lines)."""
     duplicate = run_sql_file(connection, "load/repeated_customer_id.sql").scalar()
     if duplicate is None:
         return
-    ids = pd.read_csv(path, sep=delimiter, usecols=[header], dtype=str, encoding="utf-8-sig")[header]
-    lines = [int(index) + 2 for index in ids.index[pd.to_numeric(ids.str.strip(), errors="coerce") == duplicate]]
-    raise InputFileError(str(path), f"customer id appears more than once (lines {', '.join(map(str, lines))})",
+    position = file.header.index(header)
+    lines: list[int] = []
+    for records in file.records(CHUNK_ROWS):
+        ids, _, _ = whole_numbers(records.column(position).str.strip(), INTEGER_TYPES["customer_id"])
+        lines += [int(line) for line in ids.index[ids == duplicate]]
+    raise InputFileError(file.name, f"customer id appears more than once (lines {', '.join(map(str, lines))})",
                          line=lines[0] if lines else None, column=header, value=str(duplicate))

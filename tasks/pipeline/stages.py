@@ -24,21 +24,25 @@ from tasks.db.migrations import upgrade_schema
 from tasks.db.parallel import concurrently
 from tasks.db.sql import RetiredTables, run_sql_file
 from tasks.extract.customers import DEFAULT_SOURCE_TABLE, ExtractResult, SourceMapping, extract_customers
+from tasks.extract.orders import extract_orders, latest_order_currency
 from tasks.features.compute import ModelledCustomers, compute_features, model_columns, read_features
 from tasks.features.recipes import Recipe
 from tasks.model import registry
+from tasks.model.predict_value import ValueModels, clear_predictions, predict_customer_value
 from tasks.model.train import Assignment, RetrainPolicy, decide_mode, reassign, train_model
 from tasks.pipeline.record import RunRecord, pipeline_lock, recorded_run
-from tasks.publish.write_audit_publish import audit, now_utc, publish, stage
+from tasks.publish.write_audit_publish import SWAP_WAIT_SECONDS, audit, now_utc, publish, stage
 from tasks.report.bands import BandsConfig
 from tasks.report.summary import RunSummary, summarise_run
 from tasks.settings import SAMPLE_DATA
+from tasks.validation.orders import quarantine_order_customers, validate_order_features, validate_orders_contract
 from tasks.validation import (
     DataDocs,
     ExpectationOutcome,
     ValidationConfig,
     ValidationReport,
     raise_on_contract_failures,
+    raise_on_unevaluated,
     store_outcomes,
     validate_features,
     validate_rows,
@@ -50,7 +54,7 @@ Result = TypeVar("Result")
 # The stages in the order they run, as the run record and the flow's task runs name them. The source
 # contract is checked alongside the extract (it reads the source table, not the extract).
 SOURCE_CONTRACT = "check-source-contract"
-STAGES = ("extract", "validate", "build-features", "train-or-reassign", "publish", "report")
+STAGES = ("extract", "validate", "build-features", "train-or-reassign", "predict-value", "publish", "report")
 
 
 class Alongside(Protocol[Result]):
@@ -112,6 +116,7 @@ class RunInputs:
     as_of: date | None = None
     dry_run: bool = False
     lock_wait_seconds: float = 0.0
+    publish_wait_seconds: float = SWAP_WAIT_SECONDS  # for readers' locks on the published table
     policy: RetrainPolicy = field(default_factory=RetrainPolicy)
     validation: ValidationConfig | None = field(default_factory=ValidationConfig)
     data_docs_dir: Path | None = None
@@ -122,6 +127,8 @@ class RunInputs:
     recorded_parameters: dict[str, Any] = field(default_factory=dict)
     flow_run_id: str | None = None
     unvalidated_quarantine: Callable[[Engine, int], int] | None = None
+    full_refresh: bool = False  # an orders source: rebuild the daily rollup from every order
+    business_timezone: str = "UTC"  # an orders source: whose calendar days are purchase days
     drop_retired_tables: bool = True
     before_audit: Callable[[Engine], None] | None = None
     after_publish_step: Callable[[str], None] | None = None
@@ -139,8 +146,9 @@ class Reported:
 class RunResult:
     run_id: int
     published: int
-    report: Reported
+    report: Reported | None  # None when the report failed after the publish (report_error says why)
     timings: dict[str, float]  # seconds per stage, in the order they ran
+    report_error: str | None = None
 
 
 @dataclass
@@ -159,6 +167,10 @@ class Pipeline:
     def run_id(self) -> int:
         return self.record.run_id
 
+    @property
+    def on_orders(self) -> bool:
+        return self.inputs.recipe.source == "orders"
+
     def drop_retired_tables(self) -> None:
         """Drop, in the background, the tables the run has replaced so far (unless the run keeps them)."""
         if self.inputs.drop_retired_tables:
@@ -166,20 +178,38 @@ class Pipeline:
 
     def check_source_contract(self) -> list[ExpectationOutcome]:
         assert self.inputs.validation is not None
-        contract = validate_source_contract(self.engine, self.inputs.mapping, self.inputs.validation, self.docs)
+        if self.on_orders:
+            orders = self.inputs.mapping.orders
+            contract = validate_orders_contract(self.engine, orders, self.inputs.validation, self.docs)
+            where = f"the orders table {orders.table}"
+        else:
+            contract = validate_source_contract(self.engine, self.inputs.mapping, self.inputs.validation, self.docs)
+            where = f"the source table {self.inputs.mapping.table}"
         store_outcomes(self.engine, self.run_id, contract)
-        raise_on_contract_failures(contract, f"the source table {self.inputs.mapping.table}")
+        raise_on_contract_failures(contract, where)
         return contract
 
     def extract(self, contract_check: Alongside[list[ExpectationOutcome]] | None = None) -> ExtractResult:
         """Copy the source into the run's extract; the stage ends once the contract check beside it has."""
         try:
-            result = extract_customers(self.engine, self.inputs.mapping, today=date.today())
+            result = self._extract_orders() if self.on_orders else extract_customers(
+                self.engine, self.inputs.mapping, today=date.today())
         finally:
             if contract_check is not None:
                 contract_check.wait()
         self.log.info("extracted %s customers from %s", result.rows, result.source_table)
         return result
+
+    def _extract_orders(self) -> ExtractResult:
+        """The daily rollup refreshed and every customer's RFM as of the run's day (the latest purchase day
+        unless the run says otherwise)."""
+        orders = extract_orders(self.engine, self.inputs.mapping.orders, self.inputs.business_timezone,
+                                as_of=self.inputs.as_of, full_refresh=self.inputs.full_refresh)
+        self.log.info("orders rollup: %s refresh, %s order rows read", "full" if orders.refresh.full
+                      else "incremental", f"{orders.refresh.orders_read:,}")
+        return ExtractResult(rows=orders.customers, source_table=orders.source_table,
+                             snapshot_date=orders.snapshot_date,
+                             currency=self.inputs.mapping.currency or latest_order_currency(self.engine))
 
     def validate(self, as_of: date, contract_check: Alongside[list[ExpectationOutcome]],
                  extracted: int) -> ValidationReport:
@@ -188,9 +218,14 @@ class Pipeline:
         assert self.inputs.validation is not None
         contract = contract_check.result()
         recipe = self.inputs.recipe
-        report = validate_rows(self.engine, run_id=self.run_id, recipe=recipe, config=self.inputs.validation,
-                               as_of=as_of, docs=self.docs, extracted=extracted)
+        if self.on_orders:
+            report = quarantine_order_customers(self.engine, run_id=self.run_id, config=self.inputs.validation,
+                                                customers=extracted)
+        else:
+            report = validate_rows(self.engine, run_id=self.run_id, recipe=recipe, config=self.inputs.validation,
+                                   as_of=as_of, docs=self.docs, extracted=extracted)
         store_outcomes(self.engine, self.run_id, report.outcomes)
+        raise_on_unevaluated(report.outcomes, "the extract")
         report.outcomes = contract + report.outcomes
         if self.docs is not None:
             report.docs_index = self.docs.index
@@ -211,7 +246,8 @@ class Pipeline:
             return ModelledCustomers(count=modelled, sample=read_sample())
         # Read while GX checks them (both only read the table); they reach the model only once the suite has
         # passed, proving them finite and in range. The model stage needs a sample; everyone is placed in SQL.
-        outcomes, sample = concurrently(lambda: validate_features(self.engine, self.docs), read_sample)
+        suite = validate_order_features if self.on_orders else validate_features
+        outcomes, sample = concurrently(lambda: suite(self.engine, self.docs), read_sample)
         if self.docs is not None:
             self.docs.build_index()  # the run's last suite: its Data Docs index, while the run goes on
         store_outcomes(self.engine, self.run_id, outcomes)
@@ -237,6 +273,18 @@ class Pipeline:
             self.log.info("model selection: %s", reason)
         return assignment
 
+    def predict_value(self, as_of: date, modelled: int) -> ValueModels | None:
+        """An orders run: each customer's next year (BG/NBD and Gamma-Gamma, fitted on this run's RFM).
+        A profile run has no purchase history to fit them on, and publishes no value."""
+        if not self.on_orders:
+            clear_predictions(self.engine)
+            return None
+        recipe = self.inputs.recipe
+        models = predict_customer_value(self.engine, run_id=self.run_id, as_of=as_of, customers=modelled,
+                                        sample=recipe.training_sample, seed=recipe.random_state)
+        self.log.info("value models: %s", models.describe())
+        return models
+
     def publish(self, modelled: int, assignment: Assignment) -> int:
         version = assignment.model.model_version
         if self.docs is not None:
@@ -249,7 +297,9 @@ class Pipeline:
             self.log.info("dry run: %s customers staged and audited, nothing published", staged)
             return 0
         return publish(self.engine, run_id=self.run_id, assignment=assignment,
-                       after_step=self.inputs.after_publish_step)
+                       after_step=self.inputs.after_publish_step, with_rfm=self.on_orders,
+                       fence=self.record.fence, swap_wait_seconds=self.inputs.publish_wait_seconds,
+                       logger=self.log)
 
     def report(self) -> Reported:
         summary = summarise_run(self.engine, self.run_id)
@@ -266,7 +316,8 @@ def prepare_database(engine: Engine, inputs: RunInputs, log: logging.Logger | lo
     """Bring the schema to the head revision before anything reads it (and give an empty embedded database
     the bundled sample); returns the revision."""
     revision = upgrade_schema(engine)
-    if inputs.load_sample_if_empty and inputs.mapping.table == DEFAULT_SOURCE_TABLE:
+    if inputs.load_sample_if_empty and inputs.recipe.source == "customers" \
+            and inputs.mapping.table == DEFAULT_SOURCE_TABLE:
         with engine.connect() as connection:
             empty = not run_sql_file(connection, "pipeline/source_has_customers.sql").scalar()
         if empty:
@@ -288,10 +339,10 @@ def run_pipeline(engine: Engine, inputs: RunInputs, calls: StageCalls | None = N
     calls.run("prepare-database", partial(prepare_database, engine, inputs, log))
     validating = inputs.validation is not None
     recorded = inputs.recorded_parameters or {"mode": inputs.mode}
-    with pipeline_lock(engine, inputs.lock_wait_seconds), RetiredTables(engine) as retired, \
+    with pipeline_lock(engine, inputs.lock_wait_seconds) as lock, RetiredTables(engine) as retired, \
             _data_docs(inputs) as docs, \
             recorded_run(engine, mode_requested=inputs.mode, recipe_name=inputs.recipe.name, parameters=recorded,
-                         flow_run_id=inputs.flow_run_id) as record:
+                         flow_run_id=inputs.flow_run_id, lock=lock) as record:
         run = Pipeline(engine, inputs, record, docs, retired, log, progress or (lambda what: None))
 
         contract = calls.start(SOURCE_CONTRACT, run.check_source_contract, run.run_id) if validating else None
@@ -302,7 +353,7 @@ def run_pipeline(engine: Engine, inputs: RunInputs, calls: StageCalls | None = N
         # as a drop under way makes that commit wait for the file system.
         run.drop_retired_tables()
         as_of = inputs.as_of or extracted.snapshot_date
-        record.update(as_of=as_of, rows_extracted=extracted.rows)
+        record.update(as_of=as_of, rows_extracted=extracted.rows, currency=extracted.currency or None)
 
         with record.stage("validate"):
             if contract is not None:
@@ -327,15 +378,26 @@ def run_pipeline(engine: Engine, inputs: RunInputs, calls: StageCalls | None = N
         modelled_count = modelled.count
         del modelled  # the sample is not needed past the model stage
 
+        with record.stage("predict-value"):
+            calls.run("predict-value", partial(run.predict_value, as_of, modelled_count), run.run_id)
+
         with record.stage("publish"):
             published = calls.run("publish", partial(run.publish, modelled_count, assignment), run.run_id)
         del assignment
         record.succeeded(rows_published=published)
 
-        with record.stage("report"):
-            reported = calls.run("report", run.report, run.run_id)
+        # The run has published: it succeeded, whatever becomes of its report, whose failure is the report's.
+        reported, report_error = None, None
+        try:
+            with record.stage("report"):
+                reported = calls.run("report", run.report, run.run_id)
+        except Exception as error:  # noqa: BLE001 (any failure of the report leaves the publish as it is)
+            report_error = str(error) or type(error).__name__
+            record.report_failed(error)
+            log.error("run %s published %s customers, but its report failed: %s", record.run_id, published,
+                      report_error)
         record.update(timings=record.timings)
-    return RunResult(record.run_id, published, reported, dict(record.timings))
+    return RunResult(record.run_id, published, reported, dict(record.timings), report_error)
 
 
 @contextmanager

@@ -5,16 +5,24 @@ its own connection), audited there, then published in one transaction that recor
 and swaps the staging partitions in as the partitions of segmentation.customer_segments. Readers see the
 previous segments or the new ones, never a mix; while the rows are written they keep reading the previous
 ones, and a failed run leaves them as they were. The statements are the files of sql/publish/.
+
+The swap needs segmentation.customer_segments to itself for a moment, and while it waits for a lock every
+new reader queues behind it: it asks with a short lock_timeout, in a savepoint, and tries again with
+backoff, naming the sessions in its way, for as long as the run allows (then the run fails, the segments
+published before kept). Only a run that still holds the pipeline's lock commits a publish (its `fence`).
 """
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from functools import partial
 
+import psycopg
 import sqlalchemy as sa
 from psycopg import sql as pgsql
 from sqlalchemy.engine import Engine
@@ -32,7 +40,7 @@ from tasks.db.sql import (
     table_columns,
     without_parallel_workers,
 )
-from tasks.errors import AuditFailedError
+from tasks.errors import AuditFailedError, PublishBlockedError
 from tasks.features.compute import FEATURES_TABLE
 from tasks.model import registry
 from tasks.model.registry import StoredModel
@@ -43,6 +51,14 @@ from tasks.model.train import Assignment
 STAGING_TABLE = f"{WORK_SCHEMA}.customer_segments_staging"
 STAGED_TOTALS = f"{WORK_SCHEMA}.staged_totals"  # the audit's sums of the staged rows, which the profiles read
 PUBLISHED_TABLE = "segmentation.customer_segments"
+# The swap's wait for its locks: each attempt waits at most SWAP_LOCK_TIMEOUT (readers arriving meanwhile
+# queue behind it that long at most), the pauses between attempts double up to SWAP_RETRY_MAX_SECONDS, and
+# a run gives up after its publish wait (SWAP_WAIT_SECONDS unless it says otherwise).
+SWAP_LOCK_TIMEOUT = "100ms"
+SWAP_RETRY_FIRST_SECONDS, SWAP_RETRY_MAX_SECONDS = 0.1, 5.0
+SWAP_WAIT_SECONDS = 300.0
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -206,19 +222,26 @@ def _add_primary_key(engine: Engine, partition: str) -> str | None:
 
 
 def publish(engine: Engine, *, run_id: int, assignment: Assignment,
-            after_step: Callable[[str], None] | None = None) -> int:
+            after_step: Callable[[str], None] | None = None, with_rfm: bool = False,
+            fence: Callable[[sa.Connection], None] | None = None, swap_wait_seconds: float = SWAP_WAIT_SECONDS,
+            logger: logging.Logger | logging.LoggerAdapter = log) -> int:
     """Make the staged rows the current segments, activate a newly trained model, record the history of
-    segment and tier changes, add profiles. `after_step(step)` runs inside the still-open transaction
+    segment and tier changes, add profiles (and, `with_rfm`, the RFM summary of an orders source).
+    `after_step(step)` runs inside the still-open transaction
     after each step (tests use it to look from another connection).
 
     What the transaction writes is computed first, on parallel connections, from the staged rows
     (committed, untouched until the swap) and the history: its changes, one work table per staging
     partition (none on a first publish, where every staged customer opens a row). The transaction applies
-    them, inserts the profiles (from the totals the audit summed) and swaps the partitions in. Only a run
-    holding the pipeline's lock publishes, so the history does not change in between.
+    them, inserts the profiles (from the totals the audit summed) and swaps the partitions in (waiting for
+    readers' locks up to `swap_wait_seconds`, see _swap_partitions). Only a run holding the pipeline's lock
+    publishes, so the history does not change in between: `fence(connection)` raises unless the run still
+    holds it, checked before the work and last in the transaction.
     """
     reached = after_step or (lambda _step: None)
+    fenced = fence or (lambda _connection: None)
     with engine.connect() as connection:
+        fenced(connection)
         if run_sql_file(connection, "publish/table_exists.sql", {"table": STAGING_TABLE}).scalar() is None:
             raise AuditFailedError("nothing is staged to publish (the staged rows were published already, or "
                                    "never staged): stage and audit the run's assignments first")
@@ -263,12 +286,66 @@ def publish(engine: Engine, *, run_id: int, assignment: Assignment,
                 columns=pgsql.SQL(", ").join(identifier(column, "column") for column in columns),
                 values=pgsql.SQL(", ").join(pgsql.Placeholder(column) for column in columns)), profiles)
         reached("segment_profiles")
+        if with_rfm:  # an orders source: the customers' RFM summary is published with their segments
+            run_sql_file(connection, "publish/clear_customer_rfm.sql")
+            run_sql_file(connection, "publish/customer_rfm.sql", {"run_id": run_id})
+            reached("customer_rfm")
         published = int(run_sql_file(connection, "publish/published_customers.sql", {"run_id": run_id}).scalar())
-        run_sql_file(connection, "publish/swap_partition.sql")
+        _swap_partitions(connection, swap_wait_seconds, logger)
         reached("customer_segments")
         for table in changes:
             run_sql_file(connection, "publish/drop_history_changes.sql", changes=table)
+        fenced(connection)  # last: a run that lost the lock meanwhile commits nothing
         return published
+
+
+def _swap_partitions(connection: sa.Connection, wait_seconds: float,
+                     logger: logging.Logger | logging.LoggerAdapter) -> None:
+    """Swap the staged partitions in (sql/publish/swap_partition.sql) inside the publish transaction, asking
+    for the locks with a short lock_timeout in a savepoint: a timed-out attempt is rolled back alone (its
+    locks released, the history and profiles kept), and tried again after a pause that doubles, the sessions
+    in the way named in the log; after `wait_seconds`, PublishBlockedError (the caller's transaction, and with
+    it the whole publish, rolls back)."""
+    deadline = time.monotonic() + wait_seconds
+    pause, attempts = SWAP_RETRY_FIRST_SECONDS, 0
+    while True:
+        attempts += 1
+        try:
+            with connection.begin_nested():
+                # Local to the transaction: the statements after the swap only drop the run's work tables.
+                run_sql_file(connection, "db/local_lock_timeout.sql", {"timeout": SWAP_LOCK_TIMEOUT})
+                run_sql_file(connection, "publish/swap_partition.sql")
+            return
+        except sa.exc.OperationalError as error:
+            if not isinstance(error.orig, psycopg.errors.LockNotAvailable):
+                raise
+        holders = "; ".join(_describe_session(row) for row in run_sql_file(connection, "publish/swap_blockers.sql"))
+        holders = holders or "sessions that have just released it"
+        if time.monotonic() + pause > deadline:
+            raise PublishBlockedError(
+                f"could not publish: other sessions held segmentation.customer_segments for longer than the "
+                f"publish waits ({wait_seconds:g}s, {attempts} attempts), and the swap needs it alone for a "
+                f"moment: {holders}. Nothing was published; the segments published before are kept. End or "
+                "shorten those transactions (idle_in_transaction_session_timeout for the readers' role ends "
+                "idle ones), or give the run a longer publish wait")
+        logger.warning("publish: segmentation.customer_segments is held by %s; trying again in %.1fs "
+                       "(attempt %s; readers are not kept waiting meanwhile)", holders, pause, attempts)
+        time.sleep(pause)
+        pause = min(pause * 2, SWAP_RETRY_MAX_SECONDS)
+
+
+def _describe_session(session: sa.Row) -> str:
+    """A session holding a lock, as a log line names it (what its role may not see of it is left out)."""
+    parts = [f"backend pid {session.pid}", f"role {session.usename}"]
+    if session.application_name:
+        parts.append(f"application {session.application_name!r}")
+    if session.state:
+        parts.append(session.state)
+    if session.xact_start is not None:
+        parts.append(f"in a transaction since {session.xact_start:%Y-%m-%d %H:%M:%S}")
+    if session.query:
+        parts.append(f"last query {session.query!r}")
+    return ", ".join(parts)
 
 
 def _all_changes(changes: list[str]) -> pgsql.Composable:

@@ -123,7 +123,13 @@ def _colours(insights: RunInsights) -> dict[int, str]:
 
 def _short(name: str, width: int = 14) -> str:
     """Wrap a label on word boundaries so neighbouring tick labels do not overlap."""
-    return textwrap.fill(name, width, break_long_words=False)
+    return _chart_text(textwrap.fill(name, width, break_long_words=False))
+
+
+def _chart_text(text: object) -> str:
+    """Text from data or configuration as matplotlib draws it as it is: a $ would start mathtext (and a
+    malformed formula fail the report)."""
+    return str(text).replace("$", r"\$")
 
 
 def chart_segment_overview(insights: RunInsights) -> str:
@@ -138,7 +144,7 @@ def chart_segment_overview(insights: RunInsights) -> str:
     size_axis.margins(y=0.25)
     bars = value_axis.bar(names, profiles["gmv_annual"], color=bar_colours)
     value_axis.bar_label(bars, labels=[compact_number(v) for v in profiles["gmv_annual"]], fontsize=8, padding=2)
-    value_axis.set_title(f"GMV per year ({insights.currency})".replace(" ()", ""))
+    value_axis.set_title(f"GMV per year ({_chart_text(insights.currency)})".replace(" ()", ""))
     _amount_axis(value_axis, insights.currency)
     value_axis.margins(y=0.2)
     for axis in (size_axis, value_axis):
@@ -149,8 +155,9 @@ def chart_segment_overview(insights: RunInsights) -> str:
 def chart_distributions(insights: RunInsights) -> str:
     """Box per segment from SQL percentiles: box p25-p75, line the median, whiskers p5 and p95, dot the mean."""
     distributions, colours, names = insights.distributions, _colours(insights), insights.segment_names()
-    measures = [("income", f"Yearly income ({insights.currency})"), ("age", "Age (years)"),
-                ("monetary", f"Spend over two years ({insights.currency})")]
+    currency = _chart_text(insights.currency)
+    measures = [("income", f"Yearly income ({currency})"), ("age", "Age (years)"),
+                ("monetary", f"Spend over two years ({currency})")]
     figure, axes = _figure(11, 3.8, 3)
     order = insights.segment_order()
     for axis, (measure, title) in zip(axes, measures):
@@ -185,7 +192,8 @@ def chart_spend_mix(insights: RunInsights) -> str:
         values = mix.loc[order, f"spend_{category}"].fillna(0).to_numpy()
         spend_axis.bar(names, values, bottom=bottom, label=category, color=CATEGORY_COLOURS[category])
         bottom += values
-    spend_axis.set_title(f"Mean spend per customer by category ({insights.currency}, two years)".replace(" (, ", " ("))
+    spend_axis.set_title(f"Mean spend per customer by category ({_chart_text(insights.currency)}, two years)"
+                         .replace(" (, ", " ("))
     _amount_axis(spend_axis, insights.currency)
     spend_axis.legend(fontsize=8, ncols=3, loc="upper right", frameon=False)
     spend_axis.margins(y=0.2)
@@ -213,7 +221,7 @@ def chart_conversion(insights: RunInsights, dimension: str) -> str:
     """Response rate with its 95% Wilson interval, and conversion per web visit, for each band."""
     rows = insights.conversion[insights.conversion["dimension"] == dimension]
     rotate = len(rows) > 6
-    labels = [f"{label} (n={int(customers):,})" if rotate else f"{_short(label, 14)}\nn={int(customers):,}"
+    labels = [f"{_chart_text(label)} (n={int(customers):,})" if rotate else f"{_short(label, 14)}\nn={int(customers):,}"
               for label, customers in zip(rows["band_label"], rows["customers"])]
     x = np.arange(len(rows))
     figure, (rate_axis, visit_axis) = _figure(11, 3.4, 2)
@@ -286,7 +294,7 @@ def chart_silhouette_by_segment(insights: RunInsights) -> str:
         axis.fill_betweenx(np.arange(y, y + values.size), 0, values, color=colours[segment_id], alpha=0.85,
                            linewidth=0)
         ticks.append(y + values.size / 2)
-        tick_labels.append(f"{names[segment_id]}  (mean {values.mean():.2f})")
+        tick_labels.append(f"{_chart_text(names[segment_id])}  (mean {values.mean():.2f})")
         y += values.size + max(10, diagnostics.sample_size // 100)
     average = float(diagnostics.silhouettes.mean())
     axis.axvline(average, color="#c8423c", linestyle="--", linewidth=1)
@@ -309,7 +317,7 @@ def chart_pca(insights: RunInsights) -> str:
         mask = diagnostics.segment_ids == segment_id
         if mask.any():
             axis.scatter(coordinates[mask, 0], coordinates[mask, 1], s=7, alpha=0.55, color=colours[segment_id],
-                         label=names[segment_id], linewidths=0)
+                         label=_chart_text(names[segment_id]), linewidths=0)
         if segment_id in diagnostics.centroid_coordinates:
             cx, cy = diagnostics.centroid_coordinates[segment_id]
             axis.scatter([cx], [cy], marker="X", s=140, color=colours[segment_id], edgecolors="black",
@@ -406,15 +414,20 @@ def _segments_section(insights: RunInsights) -> str:
         tier = f'<span class="tier tier-{_e(p.tier)}">{_e(p.tier)}</span>'
         if not _missing(p.previous_tier) and p.previous_tier != p.tier:
             tier += f' <span class="note">(was {_e(p.previous_tier)})</span>'
-        rows.append({"segment": _e(p.segment_name), "tier": tier, "customers": count(p.customers),
-                     "share": pct(p.share), f"change since run {previous}" if previous else "change": change,
-                     "mean income": amount(p.mean_income, currency), "mean age": num(p.mean_age, 0),
-                     "mean spend (2 y)": amount(p.mean_monetary, currency),
-                     "GMV per year": amount(p.gmv_annual, currency), "response rate": pct(p.response_rate),
-                     "recommended action": _e(p.recommended_action)})
-    numeric = {"customers", "share", "mean income", "mean age", "mean spend (2 y)", "GMV per year", "response rate",
-               next(key for key in rows[0] if key.startswith("change"))}
+        identity = {"segment": _e(p.segment_name), "tier": tier, "customers": count(p.customers),
+                    "share": pct(p.share), f"change since run {previous}" if previous else "change": change}
+        if insights.source == "orders":  # purchase days and value: no demographics or campaign response
+            rows.append({**identity, "mean spend (history)": _e(amount(p.mean_monetary, currency)),
+                         "potential GMV (next 365 days)": _e(amount(p.expected_value_365d, currency)),
+                         "recommended action": _e(p.recommended_action)})
+        else:
+            rows.append({**identity, "mean income": _e(amount(p.mean_income, currency)),
+                         "mean age": num(p.mean_age, 0), "mean spend (2 y)": _e(amount(p.mean_monetary, currency)),
+                         "GMV per year": _e(amount(p.gmv_annual, currency)), "response rate": pct(p.response_rate),
+                         "recommended action": _e(p.recommended_action)})
+    numeric = set(rows[0]) - {"segment", "tier", "recommended action"}
     body = _table(rows, numeric, raw=set(rows[0]))
+    body += _value_model_note(insights)
     gone = insights.movements[(insights.movements["customers"] == 0) & insights.movements["previous_customers"].gt(0)]
     if not gone.empty:
         body += ('<p class="note">Segments of run ' + _e(previous) + " that no longer exist: " + ", ".join(
@@ -443,10 +456,40 @@ def _segments_section(insights: RunInsights) -> str:
         body += (f'<p class="note">Mean spend per customer by category ({_e(currency)}, two years) and share of '
                  "purchases by channel (deals: purchases made with a discount).</p>")
         body += _table(mix_rows, numeric=set(mix_rows[0]) - {"segment"} if mix_rows else set())
+    if insights.source == "orders":
+        body += ('<p class="note">Income, age, spend by product category and channel mix: not in an orders '
+                 "source, so left out.</p>")
     return _section("segments", body)
 
 
+def _value_model_note(insights: RunInsights) -> str:
+    """Potential GMV against the history, the value models and how they did on held-out orders."""
+    model = insights.value_model
+    if not model:
+        return ""
+    currency = insights.currency
+    profiles = insights.profiles
+    potential = profiles["expected_value_365d"].sum() if "expected_value_365d" in profiles else None
+    note = (f'<p class="note">Potential GMV: the customers\' expected spend over the next 365 days, '
+            f"{_e(amount(potential, currency))} in all (BG/NBD purchases × Gamma-Gamma spend per purchase day, "
+            f"fitted on {count(model['fit_customers'])} customers: r {num(model['bgnbd_r'], 3)}, alpha "
+            f"{num(model['bgnbd_alpha'], 2)} days, a {num(model['bgnbd_a'], 3)}, b {num(model['bgnbd_b'], 3)}; "
+            f"p {num(model['gamma_gamma_p'], 2)}, q {num(model['gamma_gamma_q'], 2)}, gamma "
+            f"{num(model['gamma_gamma_gamma'], 2)}).")
+    holdout = model.get("holdout") or {}
+    if "mean_absolute_error" in holdout:
+        note += (f" Held out: fitted on the orders up to {_e(holdout['cutoff'])}, the model predicted "
+                 f"{num(holdout['predicted_repeat_days'], 0)} repeat purchase days in the next "
+                 f"{_e(holdout['held_out_days'])} days against {count(holdout['actual_repeat_days'])} actual "
+                 f"(mean absolute error per customer {num(holdout['mean_absolute_error'], 3)}, against "
+                 f"{num(holdout['mean_absolute_error_of_the_mean'], 3)} for predicting everyone the average).")
+    return note + "</p>"
+
+
 def _conversion_section(insights: RunInsights) -> str:
+    if insights.source == "orders":
+        return _section("conversion", '<p class="note">Not available for an orders source: it has no campaign '
+                                      "response or web visits to compare segments and bands by.</p>")
     if insights.conversion.empty:
         return _section("conversion", '<p class="note">No customers were published by this run.</p>')
     body = ('<p class="note">Response rate: share of the band\'s customers who accepted the last campaign, with its '
@@ -454,6 +497,10 @@ def _conversion_section(insights: RunInsights) -> str:
             "Conversion per visit: mean of response ÷ web visits last month over the customers with visits; "
             "customers without visits are counted in <em>no visits</em>. Purchases per visit: the band's purchases "
             "÷ its web visits (customers with visits).</p>")
+    if "campaign_acceptances" in (insights.model.get("features") or []):
+        body += ('<p class="note">Mind the circularity: the segments were built with campaign acceptances, which '
+                 "count the response analysed here, so segments differ in response partly by construction. "
+                 "The bands (income, spending, age, children) are the fairer comparison.</p>")
     numeric = {"customers", "responders", "response rate", "95% CI", "conversion per visit", "no visits",
                "purchases per visit"}
     for dimension in insights.conversion["dimension"].unique():

@@ -168,10 +168,17 @@ class RunInsights:
     mix: pd.DataFrame | None = None
     model: dict = field(default_factory=dict)
     diagnostics: ClusterDiagnostics | None = None
+    value_model: dict | None = None  # an orders run's BG/NBD and Gamma-Gamma fit, with its holdout check
 
     @property
     def run_id(self) -> int:
         return int(self.run["run_id"])
+
+    @property
+    def source(self) -> str:
+        """customers (a profile source, with campaign and spend columns) or orders (purchase days only)."""
+        recipe = (self.run.get("parameters") or {}).get("effective_recipe") or {}
+        return str(recipe.get("source", "customers"))
 
     @property
     def selection(self) -> dict:
@@ -213,10 +220,13 @@ def gather_insights(engine: Engine, run_id: int, bands: BandsConfig, *, sample_s
     """Everything the report shows for a run; recomputes its conversion rows while its customers are current."""
     with engine.begin() as connection:
         run = read_run(connection, run_id)
-        currency = run_sql_file(connection, "report/latest_currency.sql").scalar() or ""
+        currency = run_sql_file(connection, "report/run_currency.sql", {"run_id": run_id}).scalar() or ""
         population = int(run_sql_file(connection, "report/run_customers.sql", {"run_id": run_id}).scalar())
         customers_current = population > 0
-        if customers_current:
+        # An orders source has no campaign response, demographics or spend categories: those analyses are
+        # left out (the report says so), the rest reads the published rows as for any source.
+        on_orders = ((run.get("parameters") or {}).get("effective_recipe") or {}).get("source") == "orders"
+        if customers_current and not on_orders:
             compute_conversion_by_band(connection, run_id, bands, currency)
         conversion = read_conversion(connection, run_id, list(bands.dimensions))
         insights = RunInsights(
@@ -234,7 +244,9 @@ def gather_insights(engine: Engine, run_id: int, bands: BandsConfig, *, sample_s
                               "trained_at": model.trained_at, "recipe_name": model.recipe_name,
                               "features": model.features, "metrics": model.metrics,
                               "training_rows": model.training_rows}
-        if customers_current:
+        value_model = run_sql_file(connection, "report/run_value_model.sql", {"run_id": run_id}).mappings().first()
+        insights.value_model = dict(value_model) if value_model else None
+        if customers_current and not on_orders:
             insights.distributions = read_distributions(connection, run_id)
             insights.mix = read_mix(connection, run_id)
             if model is not None:

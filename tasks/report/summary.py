@@ -1,4 +1,6 @@
-"""Report: what a run published, as a table for the terminal and markdown for Prefect artifacts."""
+"""Report: what a run published, as a table for the terminal and markdown for Prefect artifacts, with what
+the run's row says beside it: a report that failed after the publish, the runs this one found abandoned,
+and the runs since (for `segments show`, whose published segments are the latest that succeeded)."""
 
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ from sqlalchemy.engine import Engine
 
 from tasks.db.sql import run_sql_file
 
+LATER_RUNS_SHOWN = 5
 PROFILE_COLUMNS = ["segment_id", "segment_name", "tier", "customers", "share", "mean_recency_days",
                    "mean_frequency", "mean_monetary", "gmv_total", "gmv_annual", "recommended_action"]
 
@@ -28,9 +31,27 @@ class RunSummary:
     profiles: list[dict]
     currency: str = ""
     model: dict = field(default_factory=dict)
+    abandoned: list[dict] = field(default_factory=list)  # the runs this one found left running, and marked
+    later_runs: list[dict] = field(default_factory=list)  # the runs started since, newest first
 
     def as_dict(self) -> dict:
-        return {"run": self.run, "profiles": self.profiles, "model": self.model, "currency": self.currency}
+        return {"run": self.run, "profiles": self.profiles, "model": self.model, "currency": self.currency,
+                "abandoned": self.abandoned, "later_runs": self.later_runs}
+
+    def notes(self) -> list[str]:
+        """What the run's record adds to its segments: its report's failure, the runs it found abandoned, and
+        what became of the runs since."""
+        notes = []
+        if self.run.get("report_error"):
+            notes.append(f"run {self.run['run_id']} published its segments, but its report failed: "
+                         f"{_short(self.run['report_error'])}")
+        notes += [f"run {run['run_id']} (started {_when(run['started_at'])}) was left running "
+                  + (f"at stage {run['failed_stage'] or 'start'}: marked abandoned by this run"
+                     if run["status"] == "abandoned" else "after its publish committed: marked succeeded")
+                  for run in self.abandoned]
+        for run in self.later_runs:
+            notes.append(f"since: run {run['run_id']} {_what_became_of(run)}")
+        return notes
 
     def table_rows(self) -> list[dict]:
         return [{
@@ -49,7 +70,10 @@ class RunSummary:
         for row in rows:
             table.add_row(*[str(value) for value in row.values()])
         buffer = io.StringIO()
-        Console(file=buffer, width=140, force_terminal=False).print(table)
+        console = Console(file=buffer, width=140, force_terminal=False)
+        console.print(table)
+        for note in self.notes():
+            console.print(note, highlight=False, markup=False)
         return buffer.getvalue()
 
     def markdown(self) -> str:
@@ -69,11 +93,39 @@ class RunSummary:
         lines += ["", "| " + " | ".join(self.table_rows()[0]) + " |" if self.profiles else "",
                   "|" + "---|" * len(self.table_rows()[0]) if self.profiles else ""]
         lines += ["| " + " | ".join(str(value) for value in row.values()) + " |" for row in self.table_rows()]
+        if self.notes():
+            lines += ["", *[f"- {note}" for note in self.notes()]]
         return "\n".join(lines) + "\n"
 
 
 def _fmt(value: float | None) -> str:
     return "-" if value is None else f"{value:.3f}"
+
+
+def _when(timestamp: str | None) -> str:
+    """An ISO timestamp (as _plain writes it) to the second."""
+    return (timestamp or "?")[:19].replace("T", " ")
+
+
+def _short(text: str, limit: int = 300) -> str:
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
+def _what_became_of(run: dict) -> str:
+    status = run["status"]
+    if status == "abandoned":
+        return (f"was abandoned at stage {run['failed_stage'] or 'start'} (started {_when(run['started_at'])}, "
+                f"marked {_when(run['finished_at'])}): {_short(run['error'] or '')}")
+    if status == "failed":
+        return f"failed at stage {run['failed_stage']}: {_short(run['error'] or '')}"
+    if status == "running":
+        return (f"is recorded running at stage {run['stage'] or 'start'} since {_when(run['started_at'])} (if no "
+                "run is under way, its process died: the next run marks it abandoned)")
+    published = run["rows_published"] or 0
+    if not published:
+        return "succeeded without publishing (a dry run)"
+    report = f"; its report failed: {_short(run['report_error'])}" if run["report_error"] else ""
+    return f"succeeded, publishing {published} customers{report}"
 
 
 def summarise_run(engine: Engine, run_id: int) -> RunSummary:
@@ -82,9 +134,13 @@ def summarise_run(engine: Engine, run_id: int) -> RunSummary:
         profiles = run_sql_file(connection, "report/run_profiles.sql", {"run_id": run_id}).mappings().all()
         model = run_sql_file(connection, "report/run_model.sql",
                              {"model_version": run["model_version"]}).mappings().first()
-        currency = run_sql_file(connection, "report/latest_currency.sql").scalar()
+        currency = run_sql_file(connection, "report/run_currency.sql", {"run_id": run_id}).scalar()
+        abandoned = run_sql_file(connection, "report/abandoned_runs.sql", {"run_id": run_id}).mappings().all()
+        later = run_sql_file(connection, "report/later_runs.sql",
+                             {"run_id": run_id, "limit": LATER_RUNS_SHOWN}).mappings().all()
     return RunSummary(run=_plain(run), profiles=[_plain(p) for p in profiles], currency=currency or "",
-                      model=_plain(model) if model else {})
+                      model=_plain(model) if model else {}, abandoned=[_plain(a) for a in abandoned],
+                      later_runs=[_plain(r) for r in later])
 
 
 def _plain(row) -> dict:

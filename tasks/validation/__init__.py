@@ -12,6 +12,7 @@ from tasks.validation.results import (
     ExpectationOutcome,
     ValidationReport,
     raise_on_contract_failures,
+    raise_on_unevaluated,
     store_outcomes,
 )
 from tasks.validation.suites import validate_features, validate_rows, validate_source_contract
@@ -22,6 +23,7 @@ __all__ = [
     "ValidationConfig",
     "ValidationReport",
     "raise_on_contract_failures",
+    "raise_on_unevaluated",
     "store_outcomes",
     "validate_features",
     "validate_rows",

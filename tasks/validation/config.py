@@ -4,7 +4,7 @@ read them without importing each other)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 
 
 @dataclass(frozen=True)
@@ -16,3 +16,4 @@ class ValidationConfig:
     earliest_enrolment: date = date(1990, 1, 1)
     min_age: int = 16
     max_age: int = 110
+    future_order_tolerance: timedelta = timedelta(days=1)  # clocks and time zones of the shop's systems

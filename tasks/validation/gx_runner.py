@@ -53,6 +53,11 @@ def gx_context(docs_dir: Path | None) -> tuple[Any, Any]:
     return gx, context
 
 
+def _spec_columns(spec: dict) -> list[str]:
+    kwargs = spec["kwargs"]
+    return [kwargs["column"]] if "column" in kwargs else list(kwargs.get("column_list", []))
+
+
 def suite_with_columns(gx: Any, document: dict, rename: dict[str, str]) -> Any:
     """Build the suite, translating canonical column names to the table's own (mapping)."""
     expectations = []
@@ -88,7 +93,8 @@ def saved_suite(context: Any, suite: Any) -> Any:
 
 
 def run_suite(engine: Engine, *, suite_name: str, schema: str, table: str, parameters: dict[str, Any],
-              docs: DataDocs | None, rename: dict[str, str] | None = None) -> list[ExpectationOutcome]:
+              docs: DataDocs | None, rename: dict[str, str] | None = None,
+              columns: set[str] | None = None) -> list[ExpectationOutcome]:
     """Run one suite against a table in the database; results in canonical column names.
 
     GX bundles the suite's counts into one aggregate query per table, but fetches failing-value samples
@@ -101,6 +107,9 @@ def run_suite(engine: Engine, *, suite_name: str, schema: str, table: str, param
     """
     rename = rename or {}
     document = load_suite_document(suite_name)
+    if columns is not None:  # the table has only these (canonical) columns: the others' expectations are moot
+        document = {**document, "expectations": [
+            spec for spec in document["expectations"] if set(_spec_columns(spec)) <= columns]}
     severity = document["meta"]["severity"]
     os.environ[GX_URL_VARIABLE] = engine.url.render_as_string(hide_password=False)
     gx, context = gx_context(docs.directory if docs is not None else None)
@@ -189,10 +198,8 @@ def _canonical_columns(kwargs: dict, canonical: dict[str, str]) -> str | None:
 
 def _outcome(item: Any, spec: dict, suite_name: str, severity: str, canonical: dict[str, str]) -> ExpectationOutcome:
     config, details = item.expectation_config, item.result or {}
-    if item.exception_info and item.exception_info.get("raised_exception"):
-        observed: Any = f"error: {item.exception_info.get('exception_message')}"
-    else:
-        observed = details.get("observed_value")
+    error = evaluation_error(item.exception_info)
+    observed: Any = None if error is not None else details.get("observed_value")
     # A screened expectation that held has no result detail; for an expectation on a column or a list of
     # columns without `mostly`, holding means no row broke it.
     row_level = "column" in spec["kwargs"] or "column_list" in spec["kwargs"]
@@ -202,7 +209,27 @@ def _outcome(item: Any, spec: dict, suite_name: str, severity: str, canonical: d
         suite=suite_name, severity=severity, expectation=config.type,
         column=_canonical_columns(config.kwargs, canonical), success=bool(item.success), unexpected_count=unexpected,
         sample_values=_jsonable(details.get("partial_unexpected_list") or [])[:SAMPLE_SIZE],
-        observed_value=_jsonable(observed), reason=spec.get("meta", {}).get("reason"))
+        observed_value=_jsonable(observed), reason=spec.get("meta", {}).get("reason"), error=error)
+
+
+def evaluation_error(exception_info: Any) -> str | None:
+    """Why GX could not evaluate an expectation (a query of its metrics raised), or None when it could. GX
+    gives an expectation's own exception as one record, and the metrics it could not resolve (e.g. when the
+    connection dropped) as one record per metric: {metric id: record}."""
+    def records(info: Any) -> list[Any]:
+        if not info:
+            return []
+        if hasattr(info, "get") and "raised_exception" in info:
+            return [info]
+        if hasattr(info, "values"):
+            return [record for value in info.values() for record in records(value)]
+        if isinstance(info, (list, set, tuple)):
+            return [record for value in info for record in records(value)]
+        return []
+
+    messages = [str(record.get("exception_message") or "an exception") for record in records(exception_info)
+                if record.get("raised_exception")]
+    return "; ".join(dict.fromkeys(messages)) or None
 
 
 def _jsonable(value: Any) -> Any:

@@ -1,6 +1,6 @@
-"""The quarantine of the run's extract (segmentation.quarantined_customers): the customers who break a
-row-level check the recipe quarantines for, and the repeated records its duplicate policy does not keep,
-each with its reasons and raw record. Set-based, in sql/validation/."""
+"""The quarantine of the run's extract (segmentation_restricted.quarantined_customers): the customers who
+break a row-level check the recipe quarantines for, and the repeated records its duplicate policy does not
+keep, each with its reasons and raw record. Set-based, in sql/validation/."""
 
 from __future__ import annotations
 
@@ -80,7 +80,7 @@ def quarantine_rows(engine: Engine, *, run_id: int, recipe: Recipe, config: Vali
             "run_id": run_id, "duplicates": recipe.duplicates}).scalar_one())
         # The features' anti-join with this run's quarantine is planned on these statistics: they must know
         # this run's customers (a few percent of a table that grows run by run).
-        analyze_for_planning(connection, "segmentation.quarantined_customers")
+        analyze_for_planning(connection, "segmentation_restricted.quarantined_customers")
         return duplicates, outcomes
 
 

@@ -1,5 +1,6 @@
 """What validation found: each expectation's outcome, a stage's report, and where they are kept
-(segmentation.validation_results) or acted on (a broken contract stops the run)."""
+(segmentation_restricted.validation_results) or acted on (a broken contract stops the run; an expectation
+that could not be evaluated stops it too, as an error rather than a failed check)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ from typing import Any
 from sqlalchemy.engine import Engine
 
 from tasks.db.sql import sql_file
-from tasks.errors import ValidationFailedError
+from tasks.db.transient import TRANSIENT_MESSAGE
+from tasks.errors import ExpectationsNotEvaluatedError, ValidationFailedError
 
 
 @dataclass
@@ -26,9 +28,13 @@ class ExpectationOutcome:
     observed_value: Any
     action: str = "none"
     reason: str | None = None
+    error: str | None = None  # why GX could not evaluate it (then `success` is False, but it did not fail)
 
     def describe(self) -> str:
         where = f" on column {self.column!r}" if self.column else ""
+        if self.error is not None:  # GX's message goes on with the failed query: the cause is enough here
+            cause = self.error.split("\n[SQL:")[0]
+            return f"{self.suite}.{self.expectation}{where} could not be evaluated: {cause[:300]}"
         found = (f": {self.unexpected_count} unexpected, e.g. {self.sample_values}"
                  if self.unexpected_count else f": observed {self.observed_value!r}")
         return f"{self.suite}.{self.expectation}{where}{found}"
@@ -44,15 +50,15 @@ class ValidationReport:
 
     @property
     def failures(self) -> list[ExpectationOutcome]:
-        return [outcome for outcome in self.outcomes if not outcome.success]
+        return [outcome for outcome in self.outcomes if not outcome.success and outcome.error is None]
 
     def markdown(self) -> str:
         """Summary for the Prefect run: counts, then each failed expectation and what the run did."""
-        passed = len(self.outcomes) - len(self.failures)
+        passed = sum(1 for outcome in self.outcomes if outcome.success)
         lines = ["# Validation", "",
                  f"- {passed} of {len(self.outcomes)} expectations held",
                  f"- {self.quarantined} of {self.extracted} customers quarantined "
-                 "(segmentation.quarantined_customers)",
+                 "(segmentation_restricted.quarantined_customers)",
                  f"- {self.duplicates} customers repeat another's record in every column but the id"]
         if self.docs_index is not None:
             lines.append(f"- Data Docs: {self.docs_index}")
@@ -63,7 +69,22 @@ class ValidationReport:
         return "\n".join(lines) + "\n"
 
 
+def raise_on_unevaluated(outcomes: list[ExpectationOutcome], where: str) -> None:
+    """Raise ExpectationsNotEvaluatedError when GX could not evaluate some of `outcomes` (their queries failed):
+    the data was not checked, so the run cannot go on, and a dropped connection is worth a retry."""
+    unevaluated = [outcome for outcome in outcomes if outcome.error is not None]
+    if unevaluated:
+        raise ExpectationsNotEvaluatedError(
+            f"{len(unevaluated)} expectations on {where} could not be evaluated; nothing was published. "
+            + "; ".join(outcome.describe() for outcome in unevaluated),
+            transient=all(TRANSIENT_MESSAGE.search(outcome.error or "") for outcome in unevaluated))
+
+
 def raise_on_contract_failures(outcomes: list[ExpectationOutcome], where: str) -> None:
+    """Raise ValidationFailedError when an expectation failed (naming those that could not be evaluated too, as a
+    missing column's type cannot be); with none failed but some not evaluated, ExpectationsNotEvaluatedError."""
+    if not any(outcome.error is None and not outcome.success for outcome in outcomes):
+        raise_on_unevaluated(outcomes, where)
     failed = [outcome for outcome in outcomes if not outcome.success]
     if failed:
         raise ValidationFailedError(
@@ -72,7 +93,8 @@ def raise_on_contract_failures(outcomes: list[ExpectationOutcome], where: str) -
 
 
 def store_outcomes(engine: Engine, run_id: int, outcomes: list[ExpectationOutcome]) -> None:
-    """Keep a run's outcomes in segmentation.validation_results, numbered in their suite's order."""
+    """Keep a run's outcomes in segmentation_restricted.validation_results, numbered in their suite's order
+    (one that could not be evaluated with success NULL and its error)."""
     if not outcomes:
         return
     rows = []
@@ -81,7 +103,8 @@ def store_outcomes(engine: Engine, run_id: int, outcomes: list[ExpectationOutcom
         positions[outcome.suite] = positions.get(outcome.suite, 0) + 1
         data = asdict(outcome)
         rows.append({"run_id": run_id, "suite": outcome.suite, "severity": outcome.severity,
-                     "expectation": outcome.expectation, "column_name": outcome.column, "success": outcome.success,
+                     "expectation": outcome.expectation, "column_name": outcome.column,
+                     "success": None if outcome.error is not None else outcome.success, "error": outcome.error,
                      "unexpected_count": outcome.unexpected_count,
                      "sample_values": json.dumps(data["sample_values"]),
                      "observed_value": json.dumps(data["observed_value"]), "action": outcome.action,

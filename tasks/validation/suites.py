@@ -3,7 +3,7 @@
 - `source_contract` runs on the source table (mapped names): a failure stops the run before anything
   is written, with the expectation, the column and sample values in the error.
 - `source_rows` runs on the run's extract: customers that break a row-level expectation are
-  quarantined (segmentation.quarantined_customers) unless the recipe keeps such rows.
+  quarantined (segmentation_restricted.quarantined_customers) unless the recipe keeps such rows.
 - `features` runs on the computed features: a failure stops the run.
 
 How a suite runs is tasks/validation/gx_runner.py; the quarantine, tasks/validation/quarantine.py.
@@ -72,7 +72,7 @@ def validate_rows(engine: Engine, *, run_id: int, recipe: Recipe, config: Valida
                    else run_sql_file(connection, "validation/extract_rows.sql").scalar_one())
     checks = quarantining_checks(recipe)
     for outcome in outcomes:
-        if outcome.success:
+        if outcome.success or outcome.error is not None:  # not evaluated: the stage raises
             continue
         if outcome.reason in checks and not checks[outcome.reason]:
             outcome.action = "imputed" if outcome.reason == "missing_income" else "kept"
