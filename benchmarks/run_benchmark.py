@@ -195,7 +195,8 @@ class Meter:
 
     @contextmanager
     def stage(self, name: str, rows: int | None = None) -> Iterator[None]:
-        release_free_memory()
+        # Memory is released after each stage, not before: a job started alongside the next stage (the
+        # source contract beside the extract) would otherwise run untimed while it is released.
         self.sampler.reset()
         cpu_started = self.cpu.seconds()
         started = time.perf_counter()
@@ -209,6 +210,7 @@ class Meter:
         log(f"  {self.scenario} {name}: {seconds:.1f}s"
             + ("" if cpu is None else f" ({cpu:.1f} CPU s: {cpu / max(seconds, 1e-9):.1f} cores)")
             + f", peak RSS {peak / 2**20:,.0f} MB")
+        release_free_memory()
 
     def alongside(self, name: str, job: Callable[[], Result]) -> Callable[[], Result]:
         """`job`, timing itself as a job that runs alongside the current stage."""
@@ -233,19 +235,39 @@ class Meter:
 
 # -- the pipeline: tasks.pipeline.stages.run_pipeline, each stage timed by the meter -----------------------
 class MeterCalls:
-    """The pipeline's stages timed by a meter (tasks.pipeline.stages.StageCalls)."""
+    """The pipeline's stages timed by a meter (tasks.pipeline.stages.StageCalls). A job started alongside
+    begins inside the next stage's timing, so that the stage it runs beside accounts for all of it."""
 
     def __init__(self, meter: Meter) -> None:
         self.meter = meter
+        self.pending: list[tuple[str, Callable[[], object], DeferredJob]] = []
 
     def run(self, name: str, work: Callable[[], Result], run_id: int | None = None) -> Result:
-        with self.meter.stage(name):
-            return work()
-
-    def start(self, name: str, work: Callable[[], Result], run_id: int | None = None):  # noqa: ANN201
         from tasks.pipeline.stages import DirectCalls
 
-        return DirectCalls().start(name, self.meter.alongside(name, work))
+        with self.meter.stage(name):
+            for alongside, job_work, job in self.pending:
+                job.started = DirectCalls().start(alongside, self.meter.alongside(alongside, job_work))
+            self.pending.clear()
+            return work()
+
+    def start(self, name: str, work: Callable[[], Result], run_id: int | None = None) -> DeferredJob:
+        job = DeferredJob()
+        self.pending.append((name, work, job))
+        return job
+
+
+@dataclass
+class DeferredJob:
+    """A job alongside, started by the next stage (MeterCalls)."""
+
+    started: object | None = None
+
+    def wait(self) -> None:
+        self.started.wait()
+
+    def result(self):  # noqa: ANN201
+        return self.started.result()
 
 
 def run_pipeline(engine, settings, meter: Meter, mode: str, validated: bool = True) -> int:

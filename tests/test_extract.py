@@ -185,3 +185,32 @@ def test_an_incremental_refresh_equals_a_full_rebuild_with_late_corrected_and_re
         incremental = summarise(clean_db, as_of)
         full = summarise(clean_db, as_of, full_refresh=True)
         assert len(full) >= 60 and incremental == full
+
+
+def test_an_implausible_order_is_quarantined_with_its_reason_and_left_out_of_the_rfm(clean_db):
+    from tasks.errors import ValidationFailedError
+    from tasks.pipeline.record import start_run
+    from tasks.validation.config import ValidationConfig
+    from tasks.validation.orders import quarantine_order_customers
+
+    insert_orders(clean_db, [*LIFETIMES_TRANSACTIONS, (1, "1960-05-01", 3), (2, "2015-01-20", 5_000_000_000)])
+    run_id = start_run(clean_db, mode_requested="retrain", recipe_name="rfm-orders", parameters={},
+                       flow_run_id=None)
+
+    extract = extract_orders(clean_db, OrdersMapping(), "UTC", as_of=OBSERVATION_END, run_id=run_id)
+
+    with clean_db.connect() as connection:
+        quarantined = connection.execute(sa.text(
+            "SELECT reasons, (record->>'customer_id')::int FROM segmentation_restricted.quarantined_orders "
+            "WHERE run_id = :r ORDER BY 2"), {"r": run_id}).all()
+    assert quarantined == [(["implausible_date"], 1), (["implausible_amount"], 2)]
+    summary = rfm(clean_db)  # as if those two orders were not there
+    assert (summary[1].purchase_days, summary[1].monetary_total) == (2, Decimal("3"))
+    assert (summary[2].purchase_days, summary[2].monetary_total) == (1, Decimal("2"))
+    # Within the share the run goes on; above it, the run stops and says how many and why.
+    quarantine_order_customers(clean_db, run_id=run_id, config=ValidationConfig(max_quarantine_share=0.2),
+                               customers=extract.customers)
+    with pytest.raises(ValidationFailedError, match=r"2 of the 15 orders rolled up \(13.3%\) broke row-level "
+                                                    r"checks.*implausible_amount"):
+        quarantine_order_customers(clean_db, run_id=run_id, config=ValidationConfig(max_quarantine_share=0.05),
+                                   customers=extract.customers)

@@ -190,3 +190,56 @@ def test_default_recipe_selects_k_by_elbow_and_silhouette(clean_db, features):
     assert selection["chosen_k"] == len(assignment.model.segments)
     assert any("elbow" in reason for reason in selection["reasons"])
     assert all(row["stability_ari"] is not None for row in selection["per_k"])
+
+
+def test_tiers_by_expected_value_rank_segments_by_their_predicted_next_year(cdnow_orders):
+    """With tiers_by: expected_value, a run on orders tiers its new model's segments by their customers' mean
+    expected value over the next 365 days (Platinum the highest), stored with the model and published; the
+    option is refused for a customer-profile recipe, and a change of it retrains."""
+    import sqlalchemy as sa
+
+    from tasks.pipeline.stages import RunInputs, run_pipeline
+
+    recipe = parse_recipe({**load_recipe("rfm-orders").model_dump(mode="json"), "tiers_by": "expected_value"})
+    run_id = run_pipeline(cdnow_orders, RunInputs(recipe=recipe, mode="retrain", validation=None)).run_id
+
+    with cdnow_orders.connect() as connection:
+        segments = pd.DataFrame(connection.execute(sa.text(
+            "SELECT c.segment_id, m.tier AS stored_tier, min(c.tier) AS tier, count(DISTINCT c.tier) AS tiers, "
+            "avg(c.expected_value_365d) AS expected_value, avg(c.monetary) AS spend "
+            "FROM segmentation.customer_segments AS c JOIN segmentation.model_segments AS m "
+            "ON m.model_version = c.model_version AND m.segment_id = c.segment_id WHERE c.run_id = :r "
+            "GROUP BY c.segment_id, m.tier"), {"r": run_id}).mappings().all()).astype(
+            {"expected_value": float, "spend": float})
+    assert (segments["tiers"] == 1).all() and (segments["tier"] == segments["stored_tier"]).all()
+    by_value = segments.sort_values("expected_value", ascending=False)
+    assert by_value["tier"].iloc[0] == "Platinum"
+    ranks = by_value["tier"].map(TIERS.index).tolist()
+    assert ranks == sorted(ranks)  # a lower expected value never has a higher tier
+
+    with cdnow_orders.connect() as connection:
+        active = registry.read_active_model(connection)
+    assert decide_mode("auto", active, pd.DataFrame(), load_recipe("rfm-orders"), active.as_of,
+                       RetrainPolicy()).reasons == ["tiers by changed (expected_value -> spend)"]
+    with pytest.raises(ConfigurationError, match="tiers_by: expected_value needs source: orders"):
+        parse_recipe({**load_recipe("default").model_dump(mode="json"), "tiers_by": "expected_value"})
+
+    # Expected value, not past spend, decides: the lowest spenders made the most valuable become Platinum.
+    from tasks.model.value_tiers import tier_by_expected_value
+
+    lowest = segments.sort_values("spend")["segment_id"].iloc[0]
+    with cdnow_orders.begin() as connection:
+        connection.execute(sa.text(
+            "UPDATE segmentation_work.customer_value AS v SET expected_value_365d = 1000000 "
+            "FROM segmentation.customer_segments AS c WHERE c.customer_id = v.customer_id AND c.segment_id = :s"),
+            {"s": int(lowest)})
+        sample = connection.execute(sa.text(
+            "SELECT c.customer_id, m.cluster_index FROM segmentation.customer_segments AS c "
+            "JOIN segmentation.model_segments AS m USING (model_version, segment_id)")).all()
+    tier_by_expected_value(cdnow_orders, active, np.array([row[0] for row in sample]),
+                           np.array([row[1] for row in sample]))
+    with cdnow_orders.connect() as connection:
+        assert connection.scalar(sa.text(
+            "SELECT segment_id FROM segmentation.model_segments WHERE model_version = :v AND tier = 'Platinum'"),
+            {"v": active.model_version}) == lowest
+    assert next(label for label in active.segments if label.segment_id == lowest).tier == "Platinum"

@@ -411,3 +411,99 @@ def test_text_from_data_and_configuration_reaches_the_report_as_text(clean_db, s
     assert "&lt;img src=x onerror=&quot;alert(2)&quot;&gt;" in page
     assert f"amounts in {escaped})" in page  # the mapping's currency, though the latest load's is IDR
     assert summarise_run(clean_db, run_id).currency == script
+
+
+class TablesParser(HTMLParser):
+    """Each <table> of a page as rows of cell texts, keyed by the <h3> heading before it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tables: dict[str, list[list[str]]] = {}
+        self._heading: str | None = None
+        self._rows: list[list[str]] | None = None
+        self._cell: str | None = None
+        self._in_heading = False
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "h3":
+            self._in_heading, self._heading = True, ""
+        elif tag == "table":
+            self._rows = []
+        elif tag == "tr" and self._rows is not None:
+            self._rows.append([])
+        elif tag in ("td", "th") and self._rows is not None:
+            self._cell = ""
+
+    def handle_endtag(self, tag):
+        if tag == "h3":
+            self._in_heading = False
+        elif tag in ("td", "th") and self._cell is not None:
+            self._rows[-1].append(self._cell)
+            self._cell = None
+        elif tag == "table" and self._rows is not None:
+            self.tables.setdefault(self._heading or "", self._rows)
+            self._rows = None
+
+    def handle_data(self, data):
+        if self._in_heading:
+            self._heading += data
+        if self._cell is not None:
+            self._cell += data
+
+
+def test_an_orders_run_shows_category_and_channel_mix_by_segment_from_its_orders(cdnow_orders, tmp_path):
+    """Categories (seven, so the two smallest make 'other'; one with markup) and channels set on CDNOW's orders
+    appear per segment as shares of spend and of orders, up to the run's day; with them cleared, the note says
+    they are absent."""
+    import pandas as pd
+
+    from tasks.features.recipes import load_recipe
+    from tasks.pipeline.stages import RunInputs, run_pipeline
+    from tasks.report.html import write_run_report
+
+    engine = cdnow_orders
+    categories = ["jazz", "rock", "pop", "<b>classical</b>", "folk", "blues", "soul"]
+    with engine.begin() as connection:
+        connection.execute(sa.text(
+            "UPDATE source.orders SET category = (CAST(:categories AS text[]))[1 + customer_id % 7], "
+            "channel = CASE WHEN customer_id % 3 = 0 THEN NULL WHEN amount > 30 THEN 'web' ELSE 'store' END"),
+            {"categories": categories})
+    recipe = load_recipe("rfm-orders")  # recorded as the flow records it: the report reads the run's source there
+    run_id = run_pipeline(engine, RunInputs(recipe=recipe, mode="retrain", validation=None, recorded_parameters={
+        "effective_recipe": recipe.model_dump(mode="json")})).run_id
+    with engine.begin() as connection:  # an order after the run's day, however large, is not in its mix
+        connection.execute(sa.text(
+            "INSERT INTO source.orders (customer_id, ordered_at, amount, category, channel) "
+            "VALUES (1, '1998-07-15 12:00+00', 1000000, 'late', 'late')"))
+        orders = pd.DataFrame(connection.execute(sa.text(
+            "SELECT s.segment_name, o.amount::float AS amount, o.category, o.channel FROM source.orders AS o "
+            "JOIN segmentation.customer_segments AS s USING (customer_id) WHERE s.run_id = :r "
+            "AND o.ordered_at < '1998-07-01'"), {"r": run_id}).all())
+
+    page = write_run_report(engine, run_id, tmp_path, load_bands()).path.read_text(encoding="utf-8")
+    tables = TablesParser()
+    tables.feed(page)
+
+    assert "<b>classical" not in page and "&lt;b&gt;classical&lt;/b&gt;" in page
+    top = orders.groupby("category")["amount"].sum().sort_values(ascending=False).index[:5]
+    orders["shown"] = orders["category"].where(orders["category"].isin(top), "other")
+    spend = orders.groupby(["segment_name", "shown"])["amount"].sum()
+    spend_share = spend / spend.groupby(level=0).transform("sum")
+    channel_share = orders.groupby("segment_name")["channel"].value_counts(normalize=True)
+    for heading, expected in (("Share of each segment's spend by product category", spend_share),
+                              ("Share of each segment's orders by channel", channel_share)):
+        header, *rows = tables.tables[heading]
+        assert "late" not in header and len(rows) == orders["segment_name"].nunique()
+        for row in rows:
+            for value, cell in zip(header[1:], row[1:], strict=True):
+                share = expected.get((row[0], value), 0.0)
+                assert abs(float(cell.rstrip("%")) - 100 * share) <= 0.5 + 1e-9, (heading, row[0], value)
+    assert set(tables.tables["Share of each segment's spend by product category"][0]) == {"segment", "other", *top}
+    assert "source.orders has no category or channel" not in page
+
+    with engine.begin() as connection:
+        connection.execute(sa.text("UPDATE source.orders SET category = NULL, channel = NULL"))
+    page = write_run_report(engine, run_id, tmp_path, load_bands()).path.read_text(encoding="utf-8")
+    assert "Share of each segment" not in page
+    assert ("Income and age: not in an orders source, so left out. Spend by product category and channel mix: "
+            "source.orders has no category or channel for this run&#x27;s customers, so left out.") in page

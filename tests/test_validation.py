@@ -15,7 +15,8 @@ from tasks.validation.duplicates import candidate_duplicate_ids
 from tasks.errors import ConfigurationError, ValidationFailedError
 from tasks.extract.customers import SPEND_COLUMNS, SourceMapping, extract_customers
 from tasks.load.customers_file import load_customers_file
-from tasks.features.recipes import load_recipe
+from tasks.features.recipes import load_recipe, parse_recipe
+from tasks.pipeline.stages import RunInputs, run_pipeline
 from tasks.pipeline.record import finish_run, start_run, update_run
 from tasks.db.sql import read_sql
 from tasks.validation import (
@@ -463,3 +464,43 @@ def test_a_suite_is_stored_once_and_replaced_when_its_expectations_change(tmp_pa
     # A later run's context reads the changed suite from the store.
     _, later = gx_context(tmp_path / "data_docs")
     assert [expectation.column for expectation in later.suites.get("checks").expectations] == ["age"]
+
+
+RFM_PROFILE_COLUMNS = ("customer_id", "recency_days", "purchases_deals", "purchases_web", "purchases_catalog",
+                       "purchases_store", *SPEND_COLUMNS, "enrolled_on")
+
+
+@pytest.fixture
+def rfm_profile_table(platform_table):
+    """The platform table with only the columns an RFM-and-tenure recipe reads."""
+    engine, mapping = platform_table
+    dropped = [column for column in SourceMapping().columns if column not in RFM_PROFILE_COLUMNS]
+    with engine.begin() as connection:
+        connection.exec_driver_sql("ALTER TABLE crm.customer_360 "
+                                   + ", ".join(f"DROP COLUMN {column}" for column in dropped))
+    columns = {name: column for name, column in mapping.columns.items() if name in RFM_PROFILE_COLUMNS}
+    return engine, SourceMapping(table="crm.customer_360", columns=columns)
+
+
+RFM_TENURE = parse_recipe({"name": "rfm-tenure", "k": 3, "features": [
+    {"name": name} for name in ("recency_days", "frequency", "monetary", "tenure_days")]})
+
+
+def test_a_mapped_profile_table_needs_only_the_columns_of_the_recipes_features(rfm_profile_table):
+    """Columns the mapping leaves out are extracted as NULL, neither checked by the contract nor a reason to
+    quarantine anyone: every customer is published."""
+    engine, mapping = rfm_profile_table
+    result = run_pipeline(engine, RunInputs(recipe=RFM_TENURE, mapping=mapping, validation=ValidationConfig()))
+    assert result.published == 2240
+    with engine.connect() as connection:
+        quarantined = connection.execute(sa.text("SELECT count(*) FROM segmentation_restricted.quarantined_customers "
+                                                 "WHERE run_id = :run_id"), {"run_id": result.run_id}).scalar_one()
+    assert quarantined == 0
+
+
+def test_a_mapping_without_a_column_a_feature_reads_fails_naming_it(rfm_profile_table):
+    engine, mapping = rfm_profile_table
+    columns = {name: column for name, column in mapping.columns.items() if name != "purchases_web"}
+    with pytest.raises(ConfigurationError, match=r"the recipe's feature frequency needs purchases_web: map them"):
+        extract_customers(engine, mapping.model_copy(update={"columns": columns}), today=AS_OF,
+                          features=RFM_TENURE.feature_names)

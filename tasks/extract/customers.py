@@ -8,7 +8,7 @@ platform column that holds it.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
@@ -23,6 +23,7 @@ from sqlalchemy.engine import Engine
 from tasks.errors import ConfigurationError, NoSourceDataError
 from tasks.db.sql import analyze_for_planning, identifier, run_sql_file, table_columns
 from tasks.extract.orders import OrdersMapping
+from tasks.features.recipes import FEATURE_SOURCE_COLUMNS
 
 SOURCE_COLUMNS = [
     "customer_id", "birth_year", "education", "marital_status", "income", "kids_home", "teens_home",
@@ -56,18 +57,35 @@ class SourceMapping(BaseModel):
     currency: str | None = None
     orders: OrdersMapping = OrdersMapping()  # where a recipe on orders finds them (tasks/extract/orders.py)
 
-    def select_list(self) -> pgsql.Composed:
-        """The mapped columns, each validated and quoted, AS its canonical name, in the canonical order."""
-        missing = [column for column in SOURCE_COLUMNS if column not in self.columns]
+    def select_list(self, features: Iterable[str] | None = None) -> pgsql.Composed:
+        """The canonical columns in the canonical order, each the mapped column (validated and quoted) AS its
+        canonical name, or NULL AS it where the mapping does not name it. With `features` (the recipe's), a
+        mapping needs customer_id and the columns those features read (FEATURE_SOURCE_COLUMNS); without, all."""
         unknown = sorted(set(self.columns) - set(SOURCE_COLUMNS))
-        if missing or unknown:
+        if unknown:
             raise ConfigurationError(
-                f"source mapping for {self.table}: "
-                + (f"no platform column given for {', '.join(missing)}" if missing else "")
-                + ("; " if missing and unknown else "")
-                + (f"unknown canonical columns {', '.join(unknown)}" if unknown else ""))
-        return pgsql.SQL(", ").join(pgsql.SQL("{} AS {}").format(
-            identifier(self.columns[column], "mapped column"), pgsql.Identifier(column)) for column in SOURCE_COLUMNS)
+                f"source mapping for {self.table}: unknown canonical columns {', '.join(unknown)}")
+        if features is None:
+            missing = [column for column in SOURCE_COLUMNS if column not in self.columns]
+            if missing:
+                raise ConfigurationError(
+                    f"source mapping for {self.table}: no platform column given for {', '.join(missing)}")
+        else:
+            if "customer_id" not in self.columns:
+                raise ConfigurationError(f"source mapping for {self.table}: no platform column given for "
+                                         "customer_id, which every run needs: map it")
+            needs = {feature: [column for column in FEATURE_SOURCE_COLUMNS[feature] if column not in self.columns]
+                     for feature in features}
+            unmet = {feature: missing for feature, missing in needs.items() if missing}
+            if unmet:
+                raise ConfigurationError(f"source mapping for {self.table}: " + "; ".join(
+                    f"the recipe's feature {feature} needs {', '.join(missing)}" for feature, missing in unmet.items())
+                    + ": map them")
+        # An unmapped column is a NULL the extract casts to its canonical type (customers_extract.sql).
+        return pgsql.SQL(", ").join(
+            pgsql.SQL("{} AS {}").format(identifier(self.columns[column], "mapped column"), pgsql.Identifier(column))
+            if column in self.columns else pgsql.SQL("NULL AS {}").format(pgsql.Identifier(column))
+            for column in SOURCE_COLUMNS)
 
 
 def load_mapping(path: Path | None) -> SourceMapping:
@@ -89,7 +107,8 @@ class ExtractResult:
     currency: str
 
 
-def extract_customers(engine: Engine, mapping: SourceMapping, today: date) -> ExtractResult:
+def extract_customers(engine: Engine, mapping: SourceMapping, today: date,
+                      features: Iterable[str] | None = None) -> ExtractResult:
     """Snapshot the mapped source into segmentation_work.customers_extract; returns what was read.
 
     One transaction (REPEATABLE READ: one snapshot of the source, even while the platform writes to it)
@@ -97,10 +116,11 @@ def extract_customers(engine: Engine, mapping: SourceMapping, today: date) -> Ex
     education and marital-status labels (source.label_vocabulary, see canonical_labels; source.customers
     has them already, and its rows are copied whole, with the record hash and spend total it keeps; a mapped
     table's are computed). A source column of a type the extract's cannot take is refused first, by
-    name.
+    name. With `features` (the recipe's), the mapping needs only the columns they read
+    (SourceMapping.select_list); the others are extracted as NULL.
     """
     source = identifier(mapping.table, "source table")
-    columns = mapping.select_list()
+    columns = mapping.select_list(features)
     with _source_errors(mapping), \
             engine.connect().execution_options(isolation_level="REPEATABLE READ") as connection:
         _check_source_types(connection, mapping, source)

@@ -56,6 +56,14 @@ class OrdersMapping(BaseModel):
 
 
 @dataclass(frozen=True)
+class OrderChecks:
+    """Row-level checks of orders: a row failing one is quarantined and left out of the rollup."""
+
+    earliest_order: date = date(1970, 1, 1)  # implausible_date: before it
+    max_amount: float = 1e9  # implausible_amount: above it, either sign
+
+
+@dataclass(frozen=True)
 class RollupRefresh:
     full: bool
     orders_read: int
@@ -88,9 +96,13 @@ def purchase_day(mapping: OrdersMapping, column_type: str) -> pgsql.Composable:
     return pgsql.SQL("{}::date").format(ordered_at)
 
 
-def refresh_order_days(engine: Engine, mapping: OrdersMapping, timezone: str, *,
-                       full_refresh: bool = False) -> RollupRefresh:
-    """Bring segmentation_work.order_days up to date with the orders table (one snapshot of it)."""
+def refresh_order_days(engine: Engine, mapping: OrdersMapping, timezone: str, *, full_refresh: bool = False,
+                       checks: OrderChecks | None = None, run_id: int | None = None) -> RollupRefresh:
+    """Bring segmentation_work.order_days up to date with the orders table (one snapshot of it). Rows that
+    break a row-level check stay out of the rollup; with `run_id`, those among the rows rolled up are
+    recorded in segmentation_restricted.quarantined_orders for the run."""
+    checks = checks or OrderChecks()
+    bounds = {"earliest_order": checks.earliest_order, "max_amount": checks.max_amount}
     mapping.check()
     check_timezone(timezone)
     with engine.connect().execution_options(isolation_level="REPEATABLE READ") as connection, connection.begin():
@@ -118,17 +130,25 @@ def refresh_order_days(engine: Engine, mapping: OrdersMapping, timezone: str, *,
             run_sql_file(connection, "extract/order_days_rebuild_plan.sql")
             # The primary key built once from the rows in key order, not one insertion per row.
             with indexes_built_afterwards(connection, ROLLUP_TABLE):
-                run_sql_file(connection, "extract/order_days_rebuild.sql", {"timezone": timezone}, orders=orders,
-                             purchase_day=day, **{k: v for k, v in parts.items() if k != "ingested_at"})
+                run_sql_file(connection, "extract/order_days_rebuild.sql", {"timezone": timezone, **bounds},
+                             orders=orders, purchase_day=day,
+                             **{k: v for k, v in parts.items() if k != "ingested_at"})
+            if run_id is not None:
+                run_sql_file(connection, "extract/quarantine_orders_full.sql", {"run_id": run_id, **bounds},
+                             orders=orders, ordered_at=parts["ordered_at"], amount=parts["amount"])
         elif read.orders_read:
             run_sql_file(connection, "extract/touched_customers.sql", {"since": since}, orders=orders,
                          customer_id=parts["customer_id"], ingested_at=parts["ingested_at"])
             # Its size for the planner: unanalysed, the joins below took it for the larger side.
             analyze_for_planning(connection, "touched_customers")
             run_sql_file(connection, "extract/order_days_forget_touched.sql")
-            run_sql_file(connection, "extract/order_days_refresh_touched.sql", {"timezone": timezone},
+            run_sql_file(connection, "extract/order_days_refresh_touched.sql", {"timezone": timezone, **bounds},
                          orders=orders, purchase_day=day,
                          **{k: v for k, v in parts.items() if k != "ingested_at"})
+            if run_id is not None:
+                run_sql_file(connection, "extract/quarantine_orders_touched.sql", {"run_id": run_id, **bounds},
+                             orders=orders, customer_id=parts["customer_id"], ordered_at=parts["ordered_at"],
+                             amount=parts["amount"])
         run_sql_file(connection, "extract/forget_other_rollup_states.sql", {"source_table": mapping.table})
         run_sql_file(connection, "extract/upsert_order_rollup_state.sql", {
             "source_table": mapping.table, "business_timezone": timezone, "watermark": read.watermark,
@@ -152,9 +172,11 @@ def latest_purchase_day(engine: Engine) -> date | None:
 
 
 def extract_orders(engine: Engine, mapping: OrdersMapping, timezone: str, as_of: date | None = None, *,
-                   full_refresh: bool = False) -> OrdersExtract:
+                   full_refresh: bool = False, checks: OrderChecks | None = None,
+                   run_id: int | None = None) -> OrdersExtract:
     """Refresh the rollup, then summarise every customer as of `as_of` (default: the latest purchase day)."""
-    refresh = refresh_order_days(engine, mapping, timezone, full_refresh=full_refresh)
+    refresh = refresh_order_days(engine, mapping, timezone, full_refresh=full_refresh, checks=checks,
+                                 run_id=run_id)
     day = as_of or latest_purchase_day(engine)
     if day is None:
         raise NoSourceDataError(f"the orders table {mapping.table} has no orders: load some with "

@@ -31,6 +31,25 @@ FEATURE_CATALOG: dict[str, str] = {
     "conversion_rate": "purchases per web visit (0 without visits)",
     "spend_per_purchase": "monetary / frequency (0 without purchases)",
 }
+_PURCHASES = ("purchases_deals", "purchases_web", "purchases_catalog", "purchases_store")
+_SPENDS = ("spend_wines", "spend_fruits", "spend_meat", "spend_fish", "spend_sweets", "spend_gold")
+# The customer-profile source columns each feature reads (sql/features/customer_features.sql): a mapped
+# profile table needs customer_id and these for the recipe's features, no others.
+FEATURE_SOURCE_COLUMNS: dict[str, tuple[str, ...]] = {
+    "recency_days": ("recency_days",),
+    "frequency": _PURCHASES,
+    "monetary": _SPENDS,
+    "tenure_days": ("enrolled_on",),
+    "campaign_acceptances": ("accepted_cmp1", "accepted_cmp2", "accepted_cmp3", "accepted_cmp4", "accepted_cmp5",
+                             "response"),
+    "age": ("birth_year",),
+    "income": ("income",),
+    "children_home": ("kids_home", "teens_home"),
+    "web_visits_month": ("web_visits_month",),
+    "conversion_rate": (*_PURCHASES, "web_visits_month"),
+    "spend_per_purchase": (*_PURCHASES, *_SPENDS),
+}
+assert set(FEATURE_SOURCE_COLUMNS) == set(FEATURE_CATALOG)
 ROW_CHECKS = ("implausible_birth_year", "unknown_category", "negative_amount", "enrolment_out_of_range")
 # The features an orders source gives (from the customers' purchase days: sql/features/order_features.sql);
 # the others need the columns of a customer-profile source.
@@ -108,6 +127,9 @@ class Recipe(_Strict):
     age_reference_year: int | None = Field(None, ge=1900, le=2200)
     missing_values: dict[str, Literal["quarantine", "median", "mean", "zero"]] = {"income": "quarantine"}
     row_checks: dict[str, Literal["quarantine", "keep"]] = {check: "quarantine" for check in ROW_CHECKS}
+    tiers_by: Literal["spend", "expected_value"] = Field("spend", description=(
+        "what ranks a trained model's segments into tiers: spend (their customers' mean past spend) or "
+        "expected_value (their mean expected value over the next 365 days; orders source only)"))
 
     @field_validator("k")
     @classmethod
@@ -132,6 +154,9 @@ class Recipe(_Strict):
             if other:
                 raise ValueError(f"features {', '.join(other)} need a customer-profile source; an orders source "
                                  f"gives {', '.join(ORDER_FEATURES)}")
+        if self.tiers_by == "expected_value" and self.source != "orders":
+            raise ValueError("tiers_by: expected_value needs source: orders (only an orders source has a "
+                             "predicted value); use tiers_by: spend")
         return self
 
     @field_validator("missing_values")

@@ -53,6 +53,8 @@ def decide_mode(requested: str, active: StoredModel | None, features: pd.DataFra
     reasons = []
     if active.recipe_name != recipe.name or active.features != recipe.feature_names:
         reasons.append(f"recipe changed ({active.recipe_name} -> {recipe.name})")
+    elif active.recipe.get("tiers_by", "spend") != recipe.tiers_by:  # tiers are set when a model is trained
+        reasons.append(f"tiers by changed ({active.recipe.get('tiers_by', 'spend')} -> {recipe.tiers_by})")
     age_days = (as_of - active.as_of).days
     if age_days > policy.max_model_age_days:
         reasons.append(f"model {active.model_version} is {age_days} days old (maximum {policy.max_model_age_days})")

@@ -18,6 +18,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
+import numpy as np
 from sqlalchemy.engine import Engine
 
 from tasks.db.migrations import upgrade_schema
@@ -29,7 +30,9 @@ from tasks.features.compute import ModelledCustomers, compute_features, model_co
 from tasks.features.recipes import Recipe
 from tasks.model import registry
 from tasks.model.predict_value import ValueModels, clear_predictions, predict_customer_value
+from tasks.model.registry import StoredModel
 from tasks.model.train import Assignment, RetrainPolicy, decide_mode, reassign, train_model
+from tasks.model.value_tiers import tier_by_expected_value
 from tasks.pipeline.record import RunRecord, pipeline_lock, recorded_run
 from tasks.publish.write_audit_publish import SWAP_WAIT_SECONDS, audit, now_utc, publish, stage
 from tasks.report.bands import BandsConfig
@@ -135,6 +138,15 @@ class RunInputs:
 
 
 @dataclass
+class TieredSample:
+    """A trained model's sample customers and their clusters, for tiers by expected value."""
+
+    model: StoredModel
+    customer_ids: np.ndarray
+    cluster_indexes: np.ndarray
+
+
+@dataclass
 class Reported:
     """What the report stage made: the run's summary and, when the run writes one, its HTML report."""
 
@@ -193,7 +205,7 @@ class Pipeline:
         """Copy the source into the run's extract; the stage ends once the contract check beside it has."""
         try:
             result = self._extract_orders() if self.on_orders else extract_customers(
-                self.engine, self.inputs.mapping, today=date.today())
+                self.engine, self.inputs.mapping, today=date.today(), features=self.inputs.recipe.feature_names)
         finally:
             if contract_check is not None:
                 contract_check.wait()
@@ -204,7 +216,8 @@ class Pipeline:
         """The daily rollup refreshed and every customer's RFM as of the run's day (the latest purchase day
         unless the run says otherwise)."""
         orders = extract_orders(self.engine, self.inputs.mapping.orders, self.inputs.business_timezone,
-                                as_of=self.inputs.as_of, full_refresh=self.inputs.full_refresh)
+                                as_of=self.inputs.as_of, full_refresh=self.inputs.full_refresh,
+                                run_id=self.run_id)
         self.log.info("orders rollup: %s refresh, %s order rows read", "full" if orders.refresh.full
                       else "incremental", f"{orders.refresh.orders_read:,}")
         return ExtractResult(rows=orders.customers, source_table=orders.source_table,
@@ -223,7 +236,8 @@ class Pipeline:
                                                 customers=extracted)
         else:
             report = validate_rows(self.engine, run_id=self.run_id, recipe=recipe, config=self.inputs.validation,
-                                   as_of=as_of, docs=self.docs, extracted=extracted)
+                                   as_of=as_of, docs=self.docs, extracted=extracted,
+                                   columns=set(self.inputs.mapping.columns))
         store_outcomes(self.engine, self.run_id, report.outcomes)
         raise_on_unevaluated(report.outcomes, "the extract")
         report.outcomes = contract + report.outcomes
@@ -246,8 +260,12 @@ class Pipeline:
             return ModelledCustomers(count=modelled, sample=read_sample())
         # Read while GX checks them (both only read the table); they reach the model only once the suite has
         # passed, proving them finite and in range. The model stage needs a sample; everyone is placed in SQL.
-        suite = validate_order_features if self.on_orders else validate_features
-        outcomes, sample = concurrently(lambda: suite(self.engine, self.docs), read_sample)
+        def suite() -> list[ExpectationOutcome]:
+            if self.on_orders:
+                return validate_order_features(self.engine, self.docs)
+            return validate_features(self.engine, self.docs, self.inputs.mapping)
+
+        outcomes, sample = concurrently(suite, read_sample)
         if self.docs is not None:
             self.docs.build_index()  # the run's last suite: its Data Docs index, while the run goes on
         store_outcomes(self.engine, self.run_id, outcomes)
@@ -273,9 +291,12 @@ class Pipeline:
             self.log.info("model selection: %s", reason)
         return assignment
 
-    def predict_value(self, as_of: date, modelled: int) -> ValueModels | None:
+    def predict_value(self, as_of: date, modelled: int, tiered_sample: TieredSample | None = None
+                      ) -> ValueModels | None:
         """An orders run: each customer's next year (BG/NBD and Gamma-Gamma, fitted on this run's RFM).
-        A profile run has no purchase history to fit them on, and publishes no value."""
+        A profile run has no purchase history to fit them on, and publishes no value. With `tiered_sample`
+        (a model this run trained, its recipe tiering by expected value), the model's tiers are then set
+        from its sample clusters' mean expected value (tasks/model/value_tiers.py)."""
         if not self.on_orders:
             clear_predictions(self.engine)
             return None
@@ -283,6 +304,11 @@ class Pipeline:
         models = predict_customer_value(self.engine, run_id=self.run_id, as_of=as_of, customers=modelled,
                                         sample=recipe.training_sample, seed=recipe.random_state)
         self.log.info("value models: %s", models.describe())
+        if tiered_sample is not None:
+            tiers = tier_by_expected_value(self.engine, tiered_sample.model, tiered_sample.customer_ids,
+                                           tiered_sample.cluster_indexes)
+            self.log.info("tiers by expected value: %s", ", ".join(
+                f"{label.segment_name} {tiers[label.cluster_index]}" for label in tiered_sample.model.segments))
         return models
 
     def publish(self, modelled: int, assignment: Assignment) -> int:
@@ -338,7 +364,9 @@ def run_pipeline(engine: Engine, inputs: RunInputs, calls: StageCalls | None = N
     log = log or logging.getLogger("segments")
     calls.run("prepare-database", partial(prepare_database, engine, inputs, log))
     validating = inputs.validation is not None
-    recorded = inputs.recorded_parameters or {"mode": inputs.mode}
+    # The effective recipe tells later readers (the report) what the run was, e.g. a run on orders.
+    recorded = {"mode": inputs.mode, "effective_recipe": inputs.recipe.model_dump(mode="json"),
+                **inputs.recorded_parameters}
     with pipeline_lock(engine, inputs.lock_wait_seconds) as lock, RetiredTables(engine) as retired, \
             _data_docs(inputs) as docs, \
             recorded_run(engine, mode_requested=inputs.mode, recipe_name=inputs.recipe.name, parameters=recorded,
@@ -376,10 +404,17 @@ def run_pipeline(engine: Engine, inputs: RunInputs, calls: StageCalls | None = N
                                    run.run_id)
         record.update(model_version=assignment.model.model_version)
         modelled_count = modelled.count
+        # A trained model whose recipe tiers by expected value: its sample's customers and clusters, to tier
+        # its segments once the value stage has predicted them (as training tiered them by past spend).
+        tiered_sample = (TieredSample(assignment.model, modelled.sample["customer_id"].to_numpy(),
+                                      assignment.labels)
+                         if assignment.trained and inputs.recipe.tiers_by == "expected_value" else None)
         del modelled  # the sample is not needed past the model stage
 
         with record.stage("predict-value"):
-            calls.run("predict-value", partial(run.predict_value, as_of, modelled_count), run.run_id)
+            calls.run("predict-value", partial(run.predict_value, as_of, modelled_count, tiered_sample),
+                      run.run_id)
+        del tiered_sample
 
         with record.stage("publish"):
             published = calls.run("publish", partial(run.publish, modelled_count, assignment), run.run_id)

@@ -23,7 +23,7 @@ from matplotlib.ticker import FuncFormatter, PercentFormatter
 from sqlalchemy.engine import Engine
 
 from tasks.report.bands import BandsConfig, compact_number
-from tasks.report.insights import CHANNELS, DIAGNOSTICS_SAMPLE, SEGMENT_DIMENSION, SPEND_CATEGORIES, RunInsights, gather_insights, highlights
+from tasks.report.insights import CHANNELS, DIAGNOSTICS_SAMPLE, ORDER_MIX_TOP, SEGMENT_DIMENSION, SPEND_CATEGORIES, RunInsights, gather_insights, highlights
 from tasks.report.summary import format_amount
 
 SECTIONS = {"summary": "Summary", "segments": "Segment profiles", "conversion": "Conversion analysis",
@@ -457,9 +457,43 @@ def _segments_section(insights: RunInsights) -> str:
                  "purchases by channel (deals: purchases made with a discount).</p>")
         body += _table(mix_rows, numeric=set(mix_rows[0]) - {"segment"} if mix_rows else set())
     if insights.source == "orders":
-        body += ('<p class="note">Income, age, spend by product category and channel mix: not in an orders '
-                 "source, so left out.</p>")
+        body += _order_mix(insights)
     return _section("segments", body)
+
+
+ORDER_MIX_DIMENSIONS = {"category": ("spend by product category", "Share of each segment's spend by product "
+                                     "category"),
+                        "channel": ("channel mix", "Share of each segment's orders by channel")}
+
+
+def _order_mix(insights: RunInsights) -> str:
+    """An orders run: category and channel shares per segment where source.orders has them; a note on the rest."""
+    mix = insights.order_mix if insights.order_mix is not None else pd.DataFrame(columns=["dimension"])
+    names = insights.segment_names()
+    body, absent = "", []
+    for dimension, (what, caption) in ORDER_MIX_DIMENSIONS.items():
+        rows = mix[mix["dimension"] == dimension]
+        if rows.empty:
+            absent.append(what)
+            continue
+        values = list(dict.fromkeys(rows.sort_values(["place", "value"])["value"]))
+        columns = {value: value if value != "segment" else f"{value} ({dimension})" for value in values}
+        table = []
+        for segment_id in insights.segment_order():
+            shares = rows[rows["segment_id"] == segment_id].set_index("value")["share"]
+            if shares.empty:
+                continue
+            table.append({"segment": names[segment_id],
+                          **{columns[value]: pct(shares.get(value), 0) for value in values}})
+        body += f"<h3>{_e(caption)}</h3>" + _table(table, numeric=set(columns.values()))
+    if body:
+        body = ('<p class="note">From source.orders up to the run\'s day (a mapped orders table is not read here); '
+                f"beyond the top {ORDER_MIX_TOP} categories or channels, the rest is counted as other.</p>") + body
+    note = "Income and age: not in an orders source, so left out."
+    if absent and insights.order_mix is not None:  # None: the run's customers were republished since
+        note += (" " + " and ".join(absent).capitalize() + ": source.orders has no category or channel for this "
+                 "run's customers, so left out.")
+    return body + f'<p class="note">{_e(note)}</p>'
 
 
 def _value_model_note(insights: RunInsights) -> str:

@@ -26,6 +26,7 @@ from tasks.db.sql import copy_out_frame, identifier, run_sql_file, sql_file
 SEGMENT_DIMENSION = "segment"
 SPEND_CATEGORIES = ("wines", "fruits", "meat", "fish", "sweets", "gold")
 CHANNELS = ("web", "catalog", "store", "deals")
+ORDER_MIX_TOP = 5  # categories (and channels) shown by name in an orders run's mix; the rest is "other"
 DIAGNOSTICS_SAMPLE = 3000  # silhouettes are O(n^2): a reproducible sample of the run's customers
 
 
@@ -104,6 +105,14 @@ def read_distributions(connection: sa.Connection, run_id: int) -> pd.DataFrame:
                                           "mean"])
 
 
+def read_order_mix(connection: sa.Connection, run_id: int, as_of, top: int = ORDER_MIX_TOP) -> pd.DataFrame:
+    """An orders run, per segment: spend share by category and order share by channel (source.orders only)."""
+    rows = run_sql_file(connection, "report/order_mix.sql", {"run_id": run_id, "as_of": as_of, "top": top})
+    frame = pd.DataFrame(rows.mappings().all(), columns=["dimension", "segment_id", "value", "place", "measure",
+                                                         "share"])
+    return frame.astype({"segment_id": "int64", "place": "int64", "measure": "float64", "share": "float64"})
+
+
 def read_mix(connection: sa.Connection, run_id: int) -> pd.DataFrame:
     """Per segment: mean spend per product category and total purchases per channel."""
     frame = copy_out_frame(connection, sql_file("report/segment_mix.sql"), {"run_id": run_id})
@@ -166,6 +175,7 @@ class RunInsights:
     republished_by: int | None = None
     distributions: pd.DataFrame | None = None
     mix: pd.DataFrame | None = None
+    order_mix: pd.DataFrame | None = None  # an orders run: category and channel shares from source.orders
     model: dict = field(default_factory=dict)
     diagnostics: ClusterDiagnostics | None = None
     value_model: dict | None = None  # an orders run's BG/NBD and Gamma-Gamma fit, with its holdout check
@@ -254,6 +264,8 @@ def gather_insights(engine: Engine, run_id: int, bands: BandsConfig, *, sample_s
                                         {"run_id": run_id, "size": sample_size})
                 insights.diagnostics = cluster_diagnostics(sample, model, population,
                                                            seed=int(model.recipe.get("random_state", 0)))
+        if customers_current and on_orders:
+            insights.order_mix = read_order_mix(connection, run_id, run["as_of"])
     return insights
 
 

@@ -58,6 +58,26 @@ def _spec_columns(spec: dict) -> list[str]:
     return [kwargs["column"]] if "column" in kwargs else list(kwargs.get("column_list", []))
 
 
+# Our list expectations that check each listed column on its own: on a table without some of the columns,
+# they check the others (a uniqueness of columns together is not one of them).
+PER_COLUMN_LISTS = ("expect_column_list_values_to_not_be_null", "expect_column_list_values_to_be_between",
+                    "expect_column_list_values_to_be_in_set")
+
+
+def _narrowed_to(spec: dict, columns: set[str]) -> dict | None:
+    """The expectation on a table that has only `columns` (canonical names): as it is when it reads only
+    those, a required column set or a per-column list narrowed to them, else None (moot)."""
+    kwargs = spec["kwargs"]
+    if "column_set" in kwargs:
+        spec = {**spec, "kwargs": {**kwargs, "column_set": [c for c in kwargs["column_set"] if c in columns]}}
+    if set(_spec_columns(spec)) <= columns:
+        return spec
+    kept = [column for column in kwargs.get("column_list", []) if column in columns]
+    if spec["type"] in PER_COLUMN_LISTS and kept:
+        return {**spec, "kwargs": {**kwargs, "column_list": kept}}
+    return None
+
+
 def suite_with_columns(gx: Any, document: dict, rename: dict[str, str]) -> Any:
     """Build the suite, translating canonical column names to the table's own (mapping)."""
     expectations = []
@@ -109,7 +129,8 @@ def run_suite(engine: Engine, *, suite_name: str, schema: str, table: str, param
     document = load_suite_document(suite_name)
     if columns is not None:  # the table has only these (canonical) columns: the others' expectations are moot
         document = {**document, "expectations": [
-            spec for spec in document["expectations"] if set(_spec_columns(spec)) <= columns]}
+            narrowed for spec in document["expectations"]
+            if (narrowed := _narrowed_to(spec, columns)) is not None]}
     severity = document["meta"]["severity"]
     os.environ[GX_URL_VARIABLE] = engine.url.render_as_string(hide_password=False)
     gx, context = gx_context(docs.directory if docs is not None else None)

@@ -41,11 +41,18 @@ def validate_orders_contract(engine: Engine, mapping: OrdersMapping, config: Val
 
 def quarantine_order_customers(engine: Engine, *, run_id: int, config: ValidationConfig,
                                customers: int) -> ValidationReport:
-    """Set aside the customers with a negative net spend; fail above the quarantine share."""
+    """Set aside the customers with a negative net spend; fail above the quarantine share, of the customers
+    or of the orders the run rolled up (the extract quarantined those that break a row-level check)."""
     with engine.begin() as connection:
         run_sql_file(connection, "validation/quarantine_negative_spend.sql", {"run_id": run_id})
     with engine.connect() as connection:
         quarantined = quarantined_count(connection, run_id)
+        orders = run_sql_file(connection, "validation/quarantined_orders.sql", {"run_id": run_id}).one()
+    if orders.quarantined and orders.quarantined / max(orders.read, 1) > config.max_quarantine_share:
+        raise ValidationFailedError(
+            f"{orders.quarantined} of the {orders.read} orders rolled up ({orders.quarantined / max(orders.read, 1):.1%}) "
+            f"broke row-level checks, above the allowed {config.max_quarantine_share:.1%}; nothing was published. "
+            f"Reasons: {orders.reasons}")
     report = ValidationReport([], quarantined, 0, customers)
     share = quarantined / max(customers, 1)
     if share > config.max_quarantine_share:

@@ -34,17 +34,38 @@ REASON_CHECKS = {
 }
 
 
-def quarantining_checks(recipe: Recipe) -> dict[str, bool]:
+# The extract's columns each row-level reason reads (expectations/source_rows.json): a reason none of whose
+# columns the source mapping names has only NULLs to find, which are no fault of the customer.
+REASON_COLUMNS = {
+    "missing_income": ("income",),
+    "implausible_birth_year": ("birth_year",),
+    "unknown_education": ("education",),
+    "unknown_marital_status": ("marital_status",),
+    "negative_amount": ("income", "spend_wines", "spend_fruits", "spend_meat", "spend_fish", "spend_sweets",
+                        "spend_gold", "kids_home", "teens_home", "recency_days", "purchases_deals", "purchases_web",
+                        "purchases_catalog", "purchases_store", "web_visits_month"),
+    "enrolment_out_of_range": ("enrolled_on",),
+    "flag_not_0_or_1": ("accepted_cmp1", "accepted_cmp2", "accepted_cmp3", "accepted_cmp4", "accepted_cmp5",
+                        "response", "complain"),
+}
+
+
+def quarantining_checks(recipe: Recipe, columns: set[str] | None = None) -> dict[str, bool]:
     """For each row-level reason, whether the recipe quarantines the customers it finds (flags that are not
-    0 or 1 always are)."""
+    0 or 1 always are). `columns`: the canonical columns the source mapping names (None: all); a reason that
+    reads none of them quarantines no one (the income policy applies only to a mapped income)."""
     checks = {reason: recipe.row_checks[check] == "quarantine" for reason, check in REASON_CHECKS.items()}
-    return checks | {"missing_income": recipe.missing_values.get("income", "quarantine") == "quarantine",
-                     "flag_not_0_or_1": True}
+    checks |= {"missing_income": recipe.missing_values.get("income", "quarantine") == "quarantine",
+               "flag_not_0_or_1": True}
+    if columns is None:
+        return checks
+    return {reason: quarantines and not columns.isdisjoint(REASON_COLUMNS[reason])
+            for reason, quarantines in checks.items()}
 
 
 def quarantine_rows(engine: Engine, *, run_id: int, recipe: Recipe, config: ValidationConfig, as_of: date,
                     suite: Callable[[], list[ExpectationOutcome]] | None = None,
-                    ) -> tuple[int, list[ExpectationOutcome]]:
+                    columns: set[str] | None = None) -> tuple[int, list[ExpectationOutcome]]:
     """The set-based quarantine over the extract (sql/validation/); returns how many customers repeat an
     earlier customer's record, and the outcomes of `suite` (GX's row-level suite; none without it).
 
@@ -55,7 +76,7 @@ def quarantine_rows(engine: Engine, *, run_id: int, recipe: Recipe, config: Vali
     policy does not keep join the quarantine (after the checks, so a customer found by both lists the
     checks' reasons first).
     """
-    quarantining = quarantining_checks(recipe)
+    quarantining = quarantining_checks(recipe, columns)
 
     def suite_then_row_checks() -> list[ExpectationOutcome]:
         outcomes = suite() if suite is not None else []

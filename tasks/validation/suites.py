@@ -20,7 +20,7 @@ from sqlalchemy.engine import Engine
 from tasks.db.sql import run_sql_file
 from tasks.errors import ValidationFailedError
 from tasks.extract.customers import SourceMapping
-from tasks.features.recipes import Recipe
+from tasks.features.recipes import FEATURE_SOURCE_COLUMNS, Recipe
 from tasks.pipeline.record import last_successful_run
 from tasks.validation.config import ValidationConfig
 from tasks.validation.data_docs import DataDocs
@@ -45,7 +45,8 @@ def validate_source_contract(engine: Engine, mapping: SourceMapping, config: Val
     schema, _, table = mapping.table.rpartition(".")
     outcomes = run_suite(engine, suite_name="source_contract", schema=schema or "public", table=table,
                          parameters={"min_rows": min_rows}, docs=docs,
-                         rename={name: column for name, column in mapping.columns.items()})
+                         rename={name: column for name, column in mapping.columns.items()},
+                         columns=set(mapping.columns))  # a column the mapping leaves out is not checked
     for outcome in outcomes:
         outcome.action = "stopped" if not outcome.success else "none"
     return outcomes
@@ -57,20 +58,22 @@ def row_parameters(config: ValidationConfig, as_of: date) -> dict[str, Any]:
 
 
 def validate_rows(engine: Engine, *, run_id: int, recipe: Recipe, config: ValidationConfig, as_of: date,
-                  docs: DataDocs | None, extracted: int | None = None) -> ValidationReport:
+                  docs: DataDocs | None, extracted: int | None = None,
+                  columns: set[str] | None = None) -> ValidationReport:
     """Row-level suite on the extract, and the quarantine of the failing customers the recipe does not keep
     (quarantine_rows, which runs the suite). `extracted` is the extract's row count when the caller knows it
-    (else it is counted)."""
+    (else it is counted). `columns`: the canonical columns the source mapping names (None: all); the others
+    are NULL in the extract, and neither checked nor a reason to quarantine."""
     duplicates, outcomes = quarantine_rows(engine, run_id=run_id, recipe=recipe, config=config, as_of=as_of,
                                            suite=lambda: run_suite(
                                                engine, suite_name="source_rows", schema="segmentation_work",
                                                table="customers_extract", parameters=row_parameters(config, as_of),
-                                               docs=docs))
+                                               docs=docs, columns=columns), columns=columns)
     with engine.connect() as connection:
         quarantined = quarantined_count(connection, run_id)
         rows = int(extracted if extracted is not None
                    else run_sql_file(connection, "validation/extract_rows.sql").scalar_one())
-    checks = quarantining_checks(recipe)
+    checks = quarantining_checks(recipe, columns)
     for outcome in outcomes:
         if outcome.success or outcome.error is not None:  # not evaluated: the stage raises
             continue
@@ -88,9 +91,14 @@ def validate_rows(engine: Engine, *, run_id: int, recipe: Recipe, config: Valida
     return report
 
 
-def validate_features(engine: Engine, docs: DataDocs | None) -> list[ExpectationOutcome]:
+def validate_features(engine: Engine, docs: DataDocs | None,
+                      mapping: SourceMapping | None = None) -> list[ExpectationOutcome]:
+    """The features suite; with a mapping, on the features whose source columns it names (the others are
+    NULL, and no recipe run on that mapping reads them: SourceMapping.select_list)."""
+    columns = None if mapping is None else {feature for feature, needs in FEATURE_SOURCE_COLUMNS.items()
+                                            if set(needs) <= set(mapping.columns)}
     outcomes = run_suite(engine, suite_name="features", schema="segmentation_work", table="customer_features",
-                         parameters={}, docs=docs)
+                         parameters={}, docs=docs, columns=columns)
     for outcome in outcomes:
         outcome.action = "stopped" if not outcome.success else "none"
     return outcomes
