@@ -190,3 +190,20 @@ def test_a_logged_error_reaches_the_console_without_its_stack():
     finally:
         logger.removeHandler(handler)
     assert stream.getvalue() == "ERROR Encountered exception during execution\n"
+
+
+def test_orders_loaded_from_a_file_are_segmented_by_the_orders_recipe(clean_db):
+    # The user's two commands on the bundled CDNOW orders: every customer gets a segment, a tier, RFM and value.
+    orders = Path(__file__).resolve().parent.parent / "data" / "cdnow_orders.csv"
+    loaded = segments("load-orders", str(orders))
+    assert loaded.returncode == 0, loaded.stderr
+
+    ran = segments("run", "--recipe", "rfm-orders")
+
+    assert ran.returncode == 0, ran.stderr
+    with clean_db.connect() as connection:
+        published = connection.execute(sa.text(
+            "SELECT count(*), count(c.tier), count(r.customer_id), count(c.expected_value_365d) "
+            "FROM segmentation.customer_segments AS c "
+            "LEFT JOIN segmentation.customer_rfm AS r USING (customer_id)")).one()
+    assert tuple(published) == (2357, 2357, 2357, 2357)

@@ -134,8 +134,9 @@ def refresh_order_days(engine: Engine, mapping: OrdersMapping, timezone: str, *,
                              orders=orders, purchase_day=day,
                              **{k: v for k, v in parts.items() if k != "ingested_at"})
             if run_id is not None:
-                run_sql_file(connection, "extract/quarantine_orders_full.sql", {"run_id": run_id, **bounds},
-                             orders=orders, ordered_at=parts["ordered_at"], amount=parts["amount"])
+                run_sql_file(connection, "extract/quarantine_orders.sql", {"run_id": run_id, **bounds},
+                             orders=orders, ordered_at=parts["ordered_at"], amount=parts["amount"],
+                             touched=pgsql.SQL(""))
         elif read.orders_read:
             run_sql_file(connection, "extract/touched_customers.sql", {"since": since}, orders=orders,
                          customer_id=parts["customer_id"], ingested_at=parts["ingested_at"])
@@ -146,9 +147,10 @@ def refresh_order_days(engine: Engine, mapping: OrdersMapping, timezone: str, *,
                          orders=orders, purchase_day=day,
                          **{k: v for k, v in parts.items() if k != "ingested_at"})
             if run_id is not None:
-                run_sql_file(connection, "extract/quarantine_orders_touched.sql", {"run_id": run_id, **bounds},
-                             orders=orders, customer_id=parts["customer_id"], ordered_at=parts["ordered_at"],
-                             amount=parts["amount"])
+                run_sql_file(connection, "extract/quarantine_orders.sql", {"run_id": run_id, **bounds},
+                             orders=orders, ordered_at=parts["ordered_at"], amount=parts["amount"],
+                             touched=pgsql.SQL("JOIN touched_customers AS t ON t.customer_id = o.{}").format(
+                                 parts["customer_id"]))
         run_sql_file(connection, "extract/forget_other_rollup_states.sql", {"source_table": mapping.table})
         run_sql_file(connection, "extract/upsert_order_rollup_state.sql", {
             "source_table": mapping.table, "business_timezone": timezone, "watermark": read.watermark,

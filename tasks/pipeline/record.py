@@ -45,8 +45,9 @@ class PipelineLock:
         if connection is None:
             with self.engine.connect() as own:
                 return self.held(own)
-        return bool(run_sql_file(connection, "pipeline/lock_held.sql", {
-            "key": PIPELINE_LOCK_KEY, "pid": self.pid, "backend_start": self.backend_start}).scalar())
+        # The holder's pid and start: a pid alone may have been reused by another session.
+        holder = run_sql_file(connection, "db/advisory_lock_holder.sql", {"key": PIPELINE_LOCK_KEY}).first()
+        return holder is not None and (holder.pid, holder.backend_start) == (self.pid, self.backend_start)
 
     def check(self, connection: sa.Connection | None = None) -> None:
         """Raise LockLostError unless the run's session still holds the lock."""
