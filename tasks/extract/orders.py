@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from decimal import Decimal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from psycopg import sql as pgsql
@@ -102,7 +103,8 @@ def refresh_order_days(engine: Engine, mapping: OrdersMapping, timezone: str, *,
     break a row-level check stay out of the rollup; with `run_id`, those among the rows rolled up are
     recorded in segmentation_restricted.quarantined_orders for the run."""
     checks = checks or OrderChecks()
-    bounds = {"earliest_order": checks.earliest_order, "max_amount": checks.max_amount}
+    # max_amount bound as numeric, the amounts' type: against a float, every amount read would be converted.
+    bounds = {"earliest_order": checks.earliest_order, "max_amount": Decimal(str(checks.max_amount))}
     mapping.check()
     check_timezone(timezone)
     with engine.connect().execution_options(isolation_level="REPEATABLE READ") as connection, connection.begin():
