@@ -9,12 +9,14 @@
 DO $$
 DECLARE
     part regclass;
+    leftover text;
     retired integer := 0;
 BEGIN
     -- A leftover, normally dropped already: its parts, then itself.
-    FOR part IN SELECT inhrelid::regclass FROM pg_inherits
-                WHERE inhparent = to_regclass('segmentation_work.customer_features_retired') LOOP
-        EXECUTE 'DROP TABLE ' || part::text;
+    -- By name, IF EXISTS: the previous run's background drop may be dropping the same leftover right now.
+    FOR leftover IN SELECT inhrelid::regclass::text FROM pg_inherits
+                    WHERE inhparent = to_regclass('segmentation_work.customer_features_retired') LOOP
+        EXECUTE 'DROP TABLE IF EXISTS ' || leftover;
     END LOOP;
     DROP TABLE IF EXISTS segmentation_work.customer_features_retired;
     FOR part IN SELECT inhrelid::regclass FROM pg_inherits
