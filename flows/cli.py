@@ -274,14 +274,21 @@ def run(**options: object) -> None:
     except SegmentsError as error:
         _fail(error)
     _prefect_environment()
+    _prefect_api_of_serve()
     from flows.temporary_server import temporary_prefect_server  # noqa: PLC0415
 
     try:
-        # Prefect's API in a child process that dies with this one, even killed (before Prefect is imported).
-        with temporary_prefect_server():
+        # Unless `segments serve` or a configured API is there: Prefect's API in a child process that dies
+        # with this one, even killed (started before Prefect is imported).
+        with temporary_prefect_server() as server:
+            # Imported while the server starts, in its own process: the two take about as long.
             from flows.nightly import nightly_segmentation  # noqa: PLC0415
+            from tasks.validation.gx_runner import import_gx  # noqa: PLC0415
 
+            import_gx()
             _log_without_tracebacks()  # Prefect's logging is set up once imported
+            if server is not None:
+                server.ready()
             outcome = nightly_segmentation(parameters=parameters)
     except SegmentsError as error:
         _fail(error)
@@ -390,6 +397,15 @@ def docs(output: Annotated[Path, typer.Option(help="Where to write the page.")] 
 
 
 # -- Prefect: a local server with the deployments, and runs through its API ----------------------------
+def _prefect_api_of_serve() -> None:
+    """`segments run` beside a running `segments serve` (same state directory) uses its server, unless
+    PREFECT_API_URL says otherwise: no server to start, and the run shows in that UI."""
+    from flows.orchestration import served_api_url  # noqa: PLC0415
+
+    if not os.environ.get("PREFECT_API_URL") and (api_url := served_api_url(get_settings().state_dir)):
+        os.environ["PREFECT_API_URL"] = api_url
+
+
 def _prefect_api_environment() -> None:
     """Point this process's Prefect client at `segments serve`'s server unless PREFECT_API_URL is set."""
     from flows.orchestration import served_api_url  # noqa: PLC0415

@@ -45,7 +45,7 @@ def _transient_database_error(task, task_run, state) -> bool:  # noqa: ANN001 (P
     return False
 
 
-def pipeline_task(name: str, timeout_seconds: int = 3600) -> Callable:
+def pipeline_task(name: str, timeout_seconds: int | None = 3600) -> Callable:
     return task(name=name, task_run_name=name, cache_policy=NONE, retries=2, retry_delay_seconds=[5, 30],
                 retry_condition_fn=_transient_database_error, timeout_seconds=timeout_seconds)
 
@@ -61,6 +61,13 @@ def _run_stage(work: Callable[[], Result], show: Callable[[Result], None] | None
 def stage_task(name: str) -> Task:
     """The Prefect task that runs the stage `name`."""
     return pipeline_task(name)(_run_stage)
+
+
+@cache
+def alongside_task(name: str) -> Task:
+    """The Prefect task that runs the job `name` beside a stage, in a worker thread. No timeout of its own:
+    Prefect cannot enforce one there (it only warns), and the stage that waits for the job has one."""
+    return pipeline_task(name, timeout_seconds=None)(_run_stage)
 
 
 ARTIFACT_KEY = re.compile(r"[a-z0-9]+(-[a-z0-9]+)*")  # what Prefect accepts as an artifact key
@@ -142,7 +149,7 @@ class PrefectCalls:
         return stage_task(name)(work, self._show(name, run_id))
 
     def start(self, name: str, work: Callable[[], Result], run_id: int | None = None) -> PrefectFuture:
-        return stage_task(name).submit(work, self._show(name, run_id))
+        return alongside_task(name).submit(work, self._show(name, run_id))
 
 
 def resolve_recipe(parameters: RunParameters) -> Recipe:

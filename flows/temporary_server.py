@@ -11,6 +11,7 @@ Run as a module, it is the child: `python -m flows.temporary_server <parent pid>
 
 from __future__ import annotations
 
+import importlib.metadata
 import os
 import runpy
 import signal
@@ -21,6 +22,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from importlib.util import find_spec
 from pathlib import Path
 
@@ -30,6 +32,7 @@ from tasks.errors import OrchestrationError
 
 WATCH_SECONDS = 1.0  # how often the child checks that its parent is alive
 STOP_SECONDS = 10.0  # how long a server that was asked to stop may take before it is killed
+DRAIN_SECONDS = 10.0  # how long the last logs and events may take to reach the server
 
 
 def api_configured() -> bool:
@@ -44,13 +47,58 @@ def api_configured() -> bool:
     return profiles.is_file() and "PREFECT_API_URL" in profiles.read_text(errors="replace")
 
 
+@dataclass
+class StartingServer:
+    """A temporary server being started: its URL is known (and set) at once, so Prefect can be imported
+    meanwhile; `ready()` waits until it answers."""
+
+    process: subprocess.Popen
+    url: str
+    home: Path
+    migrated_marker: Path | None
+    answered: bool = False
+
+    def ready(self) -> None:
+        if self.answered:
+            return
+        _wait_until_healthy(self.process, self.url, float(os.environ.get(
+            "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")))
+        self.answered = True
+        if self.migrated_marker is not None:
+            self.migrated_marker.write_text(_prefect_version())
+
+
+def _prefect_version() -> str:
+    return importlib.metadata.version("prefect")
+
+
+def _migrated_marker(home: Path) -> Path | None:
+    """Where a server that created or upgraded the Prefect database of `home` leaves word of it; None when
+    Prefect's database is configured elsewhere (then Prefect checks it at every start, as it always does)."""
+    if any(os.environ.get(name) for name in ("PREFECT_API_DATABASE_CONNECTION_URL",
+                                               "PREFECT_SERVER_DATABASE_CONNECTION_URL")):
+        return None
+    return home / "segments-migrated-for-prefect"
+
+
+def _already_migrated(home: Path, marker: Path | None) -> bool:
+    return (marker is not None and marker.is_file() and (home / "prefect.db").is_file()
+            and marker.read_text() == _prefect_version())
+
+
 @contextmanager
-def temporary_prefect_server() -> Iterator[str | None]:
+def temporary_prefect_server() -> Iterator[StartingServer | None]:
     """For the block, a Prefect API in a child process that dies with this one, its URL in PREFECT_API_URL
-    (call before Prefect is imported: it reads its settings then); yields the URL, or None when an API is
-    configured already."""
+    (call before Prefect is imported: it reads its settings then). Yields the server as it starts (call its
+    `ready()` before the first request), or None when an API is configured already.
+
+    On the way out, what Prefect still has to send (logs, events) is sent before the server stops: at
+    interpreter exit it would find no server, and retry for a long time."""
     if api_configured():
-        yield None
+        try:
+            yield None
+        finally:
+            drain_prefect_clients()
         return
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -61,24 +109,44 @@ def temporary_prefect_server() -> Iterator[str | None]:
     # As Prefect starts its own temporary server: no UI, and the server's ephemeral settings.
     environment = {**os.environ, "PREFECT_UI_ENABLED": "0", "PREFECT__SERVER_EPHEMERAL": "1",
                    "PREFECT__SERVER_FINAL": "1"}
+    home = Path(os.environ.get("PREFECT_HOME", Path.home() / ".prefect")).expanduser()
+    marker = _migrated_marker(home)
+    if _already_migrated(home, marker):
+        # The database is this Prefect version's already: the start skips the migration check and the
+        # block registration, which only a new Prefect version changes.
+        environment.update(PREFECT_API_DATABASE_MIGRATE_ON_START="false", PREFECT_API_BLOCKS_REGISTER_ON_START="false")
+        marker = None
     server = subprocess.Popen([sys.executable, "-m", "flows.temporary_server", str(os.getpid()), *uvicorn_arguments],
                               env=environment)
     url = f"http://127.0.0.1:{port}/api"
+    starting = StartingServer(server, url, home, marker)
+    os.environ["PREFECT_API_URL"] = url
     try:
-        _wait_until_healthy(server, url, float(os.environ.get("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS",
-                                                              "180")))
-        os.environ["PREFECT_API_URL"] = url
-        try:
-            yield url
-        finally:
-            os.environ.pop("PREFECT_API_URL", None)
+        yield starting
     finally:
+        if starting.answered:
+            drain_prefect_clients()
+        os.environ.pop("PREFECT_API_URL", None)
         server.terminate()
         try:
             server.wait(timeout=STOP_SECONDS)
         except subprocess.TimeoutExpired:
             server.kill()
             server.wait()
+
+
+def drain_prefect_clients(timeout_seconds: float = DRAIN_SECONDS) -> None:
+    """Send the logs and events Prefect's background workers still hold (if Prefect was imported at all)."""
+    if "prefect" not in sys.modules:
+        return
+    from prefect.events.worker import EventsWorker  # noqa: PLC0415
+    from prefect.logging.handlers import APILogWorker  # noqa: PLC0415
+
+    for worker in (APILogWorker, EventsWorker):
+        try:
+            worker.drain_all(timeout=timeout_seconds)
+        except Exception:  # noqa: BLE001 (best effort: the run's outcome is already decided and shown)
+            pass
 
 
 def _wait_until_healthy(server: subprocess.Popen, url: str, timeout_seconds: float) -> None:
@@ -92,7 +160,7 @@ def _wait_until_healthy(server: subprocess.Popen, url: str, timeout_seconds: flo
                     return
             except httpx.HTTPError:
                 pass
-            time.sleep(0.2)
+            time.sleep(0.1)
     raise OrchestrationError(f"the temporary Prefect server did not answer at {url} within {timeout_seconds:g}s")
 
 

@@ -104,13 +104,17 @@ def test_a_stage_whose_adbc_connection_is_terminated_is_retried(engine, prefect_
 
 
 def test_pipeline_tasks_have_readable_run_names_and_timeouts():
-    from flows.nightly import stage_task
+    from flows.nightly import alongside_task, stage_task
     from tasks.pipeline.stages import SOURCE_CONTRACT, STAGES
 
     for name in ("prepare-database", SOURCE_CONTRACT, *STAGES):
         stage = stage_task(name)
         assert stage.name == name and stage.task_run_name == name
         assert stage.timeout_seconds and stage.retries == 2
+    # A job beside a stage runs in a worker thread, where Prefect cannot enforce a timeout and warns of it
+    # at every run: it has none, and the stage waiting for it has its own.
+    beside = alongside_task(SOURCE_CONTRACT)
+    assert beside.name == SOURCE_CONTRACT and beside.timeout_seconds is None and beside.retries == 2
 
 
 def test_a_second_run_fails_fast_while_another_holds_the_database(clean_db, prefect_harness):

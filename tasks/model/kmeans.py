@@ -13,24 +13,17 @@ import math
 import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-import sklearn
-from kneed import KneeLocator
-from sklearn.cluster import KMeans
-from sklearn.metrics import (
-    adjusted_rand_score,
-    calinski_harabasz_score,
-    davies_bouldin_score,
-    pairwise_distances_chunked,
-)
-from sklearn.model_selection import train_test_split
-from sklearn.utils import check_random_state
 from threadpoolctl import threadpool_limits
 
 from tasks.errors import ConfigurationError
 from tasks.features.recipes import Recipe
+
+if TYPE_CHECKING:
+    from sklearn.cluster import KMeans
 
 SILHOUETTE_WORKING_MEMORY_MB = 128
 MODEL_THREADS = min(os.cpu_count() or 1, 4)  # k candidates fitted at once
@@ -164,6 +157,8 @@ def assign_nearest(points: np.ndarray, centroids: np.ndarray, chunk_rows: int = 
 
 
 def fit_kmeans(points: np.ndarray, k: int, recipe: Recipe) -> KMeans:
+    from sklearn.cluster import KMeans  # noqa: PLC0415 (scikit-learn loads only when a model is fitted)
+
     # One OpenMP thread: on this 2-core class of machine libgomp's spinning threads made fits far
     # slower whenever another process (PostgreSQL, Prefect) was busy.
     with threadpool_limits(limits=1, user_api="openmp"):
@@ -196,6 +191,10 @@ def silhouettes(points: np.ndarray, labellings: list[np.ndarray], sample: int, s
     instead of once per labelling: the k search scores every k on the same points. None where a
     labelling has fewer than two clusters (or no point shares a cluster) in the sample.
     """
+    import sklearn  # noqa: PLC0415 (scikit-learn loads only when a model is fitted)
+    from sklearn.metrics import pairwise_distances_chunked  # noqa: PLC0415
+    from sklearn.utils import check_random_state  # noqa: PLC0415
+
     if len(points) < 3:
         return [None] * len(labellings)
     if sample < len(points):
@@ -244,6 +243,8 @@ def silhouettes(points: np.ndarray, labellings: list[np.ndarray], sample: int, s
 def evaluate_k(train: np.ndarray, test: np.ndarray, k: int, recipe: Recipe) -> tuple[dict, np.ndarray, np.ndarray]:
     """Fit on train and score it; stability = ARI(train model on test, model fitted on test). Returns the
     metrics and the train and test labels (select_k adds the silhouettes of all k at once)."""
+    from sklearn.metrics import adjusted_rand_score, calinski_harabasz_score, davies_bouldin_score  # noqa: PLC0415 (scikit-learn loads only when a model is fitted)
+
     model = fit_kmeans(train, k, recipe)
     train_labels = model.labels_
     with threadpool_limits(limits=1, user_api="openmp"):
@@ -266,6 +267,8 @@ def split_for_selection(points: np.ndarray, recipe: Recipe) -> tuple[np.ndarray,
     its metrics settle long before millions of rows (the published model is then fitted on up to
     `training_sample` customers).
     """
+    from sklearn.model_selection import train_test_split  # noqa: PLC0415 (scikit-learn loads only when a model is fitted)
+
     rng = np.random.default_rng(recipe.random_state)
     if len(points) > recipe.selection_sample:
         # Draw the rows first instead of shuffling (copying) all of them.
@@ -278,6 +281,8 @@ def select_k(points: np.ndarray, recipe: Recipe) -> Selection:
 
     A fixed k in the recipe skips the choice but still records its metrics.
     """
+    from kneed import KneeLocator  # noqa: PLC0415 (it loads matplotlib: only when k is chosen)
+
     train, test = split_for_selection(points, recipe)
     candidates = [k for k in recipe.k_candidates() if k < len(train)]
     if not candidates:
@@ -332,6 +337,8 @@ def select_k(points: np.ndarray, recipe: Recipe) -> Selection:
 
 def training_rows(points: np.ndarray, recipe: Recipe) -> np.ndarray:
     """The customers the published model is fitted on: all (sampled to training_sample) or the train split."""
+    from sklearn.model_selection import train_test_split  # noqa: PLC0415 (scikit-learn loads only when a model is fitted)
+
     if recipe.fit_on == "train":
         points, _ = train_test_split(points, test_size=recipe.test_size, random_state=recipe.random_state)
     if len(points) > recipe.training_sample:

@@ -31,20 +31,29 @@ def load_suite_document(name: str) -> dict:
     return json.loads((EXPECTATIONS_DIR / f"{name}.json").read_text())
 
 
+def import_gx() -> Any:
+    """GX's module, with our expectations registered. Imported on first use only (it is slow to import), or
+    ahead of it by a caller with time to spare (`segments run`, while Prefect's server starts)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import great_expectations as gx  # noqa: PLC0415
+        from great_expectations.data_context.types import base  # noqa: F401, PLC0415
+
+        import tasks.validation.expectations  # noqa: F401, PLC0415 (registers our expectations with GX)
+    logging.getLogger("great_expectations").setLevel(logging.WARNING)
+    return gx
+
+
 def gx_context(docs_dir: Path | None) -> tuple[Any, Any]:
     """An ephemeral GX context; with a Data Docs directory, its suites and validation results are kept on
     disk beside it (tasks.validation.data_docs.keep_on_disk_with_site). Returns GX's module and the context."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        import great_expectations as gx  # noqa: PLC0415 (slow import, only when validating)
+    gx = import_gx()
+    from great_expectations.data_context.types.base import (  # noqa: PLC0415
+        DataContextConfig,
+        InMemoryStoreBackendDefaults,
+        ProgressBarsConfig,
+    )
 
-        import tasks.validation.expectations  # noqa: F401, PLC0415 (registers our expectations with GX)
-        from great_expectations.data_context.types.base import (  # noqa: PLC0415
-            DataContextConfig,
-            InMemoryStoreBackendDefaults,
-            ProgressBarsConfig,
-        )
-    logging.getLogger("great_expectations").setLevel(logging.WARNING)
     config = DataContextConfig(store_backend_defaults=InMemoryStoreBackendDefaults())
     if docs_dir is not None:
         keep_on_disk_with_site(config, docs_dir)
