@@ -276,17 +276,19 @@ def run(**options: object) -> None:
     _prefect_environment()
     _prefect_api_of_serve()
     from flows.temporary_server import temporary_prefect_server  # noqa: PLC0415
+    from tasks.db.server import embedded_server_starting  # noqa: PLC0415
 
     try:
         # Unless `segments serve` or a configured API is there: Prefect's API in a child process that dies
         # with this one, even killed (started before Prefect is imported).
-        with temporary_prefect_server() as server:
-            # Imported while the server starts, in its own process: the two take about as long.
+        with temporary_prefect_server() as server, embedded_server_starting(get_settings()) as database_started:
+            # Imported while the Prefect server and the embedded database start, in their own processes.
             from flows.nightly import nightly_segmentation  # noqa: PLC0415
             from tasks.validation.gx_runner import import_gx  # noqa: PLC0415
 
             import_gx()
             _log_without_tracebacks()  # Prefect's logging is set up once imported
+            database_started()
             if server is not None:
                 server.ready()
             outcome = nightly_segmentation(parameters=parameters)

@@ -17,8 +17,9 @@ import socket
 import subprocess
 import time
 import warnings
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor, wait
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
@@ -300,6 +301,24 @@ def database(settings: Settings) -> Iterator[Engine]:
             yield engine
         finally:
             engine.dispose()
+
+
+@contextmanager
+def embedded_server_starting(settings: Settings) -> Iterator[Callable[[], None]]:
+    """For the block, the embedded server (when it is the database) in use, started in a background thread
+    so that the caller can do other work meanwhile; the yielded function waits until it is up (and raises
+    what its start raised). `database()` inside the block joins it instead of starting it."""
+    if settings.database_url:
+        yield lambda: None
+        return
+    with ExitStack() as stack:
+        starter = ThreadPoolExecutor(max_workers=1, thread_name_prefix="embedded-postgres-start")
+        started = starter.submit(stack.enter_context, EmbeddedPostgres(settings.state_dir).session())
+        starter.shutdown(wait=False)
+        try:
+            yield lambda: started.result() and None
+        finally:
+            wait([started])  # a start under way ends before the stack leaves the session
 
 
 def _check_reachable(engine: Engine, attempts: int = 3) -> None:
