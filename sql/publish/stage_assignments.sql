@@ -40,5 +40,8 @@ FROM (
 ) AS n
 JOIN segmentation.model_segments AS m
   ON m.model_version = %(model_version)s AND m.cluster_index = {cluster_index}
--- The predicted value of an orders run (segmentation_work.customer_value; empty for a profile run).
-LEFT JOIN segmentation_work.customer_value AS v ON v.customer_id = n.customer_id
+-- The predicted value of an orders run (segmentation_work.customer_value; empty for a profile run), read for
+-- the same range of ids only: joined whole, each range's statement hashed every customer's value.
+LEFT JOIN (
+    SELECT * FROM segmentation_work.customer_value WHERE {id_range}
+) AS v ON v.customer_id = n.customer_id
