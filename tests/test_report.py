@@ -1,25 +1,38 @@
-"""The insight report: conversion tables against hand-computed values, the HTML it writes, and how it renders."""
+"""The insight report: conversion and mix tables against hand-computed values, the statistics behind its
+pictures against scikit-learn's and numpy's, the HTML it writes, and how it renders."""
 
 from __future__ import annotations
 
-import base64
+import hashlib
 import math
 import os
+import subprocess
+import sys
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from pathlib import Path
 
+import numpy as np
 import pytest
 import sqlalchemy as sa
 
 from tasks.report.bands import bands_of, load_bands
 from tasks.errors import ConfigurationError, SegmentsError
-from tasks.report.insights import compute_conversion_by_band, read_conversion, read_movements
+from tasks.report.insights import (compute_conversion_by_band, principal_components, read_conversion,
+                                   read_customer_sample, read_mix, read_movements, silhouette_values, total_by_band)
 from tasks.settings import PROJECT_ROOT
 from tests.browser import ensure_chromium, screenshot
 
 Z95 = 1.959963984540054
-PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+# The report's charts, in page order: overview, distributions, category/channel mix, 5 conversion charts (one
+# per dimension), elbow and silhouette by k, silhouette per segment, PCA.
+CHARTS = ["customers and GMV per segment", "income, age and spend by segment",
+          "spend per product category and channel mix by segment",
+          *(f"response rate and conversion by {title}" for title in
+            ("segment", "income", "spending (two years)", "age", "children at home")),
+          "elbow curve and silhouette by k", "silhouette per customer by segment",
+          "PCA scatter of customers coloured by segment"]
 SCREENSHOTS = Path(os.environ.get("SEGMENTS_TEST_ARTIFACTS", PROJECT_ROOT / ".state" / "test-artifacts"))
 
 
@@ -73,6 +86,7 @@ def crafted_run(clean_db) -> int:
     with clean_db.begin() as connection:
         run_id = insert_run(connection)
         insert_crafted_customers(connection, run_id)
+        total_by_band(connection, run_id, load_bands())
         compute_conversion_by_band(connection, run_id, load_bands(), currency="IDR")
     return run_id
 
@@ -174,9 +188,68 @@ def test_spending_age_children_and_segment_bands(clean_db, crafted_run):
 def test_recomputing_replaces_the_runs_rows(clean_db, crafted_run):
     with clean_db.begin() as connection:
         before = connection.scalar(sa.text("SELECT count(*) FROM segmentation.conversion_by_band"))
+        total_by_band(connection, crafted_run, load_bands())
         compute_conversion_by_band(connection, crafted_run, load_bands(), currency="IDR")
         after = connection.scalar(sa.text("SELECT count(*) FROM segmentation.conversion_by_band"))
     assert before == after == 12 + 6 + 8 + 4 + 2
+
+
+def test_mix_comes_from_the_runs_extract_then_from_the_source(clean_db, crafted_run):
+    """Category and channel columns are not published: while no run has started since, the run's extract has
+    them; afterwards it may hold a later snapshot, and source.customers has them (each customer once)."""
+    with clean_db.begin() as connection:
+        connection.execute(sa.text(
+            "INSERT INTO segmentation_work.customers_extract (customer_id, spend_wines, spend_meat, purchases_web, "
+            "purchases_store) VALUES (:customer, :wines, 5, :customer, 1)"),
+            [{"customer": c, "wines": None if c == 3 else 10 * c} for c in range(1, 8)])
+        connection.execute(sa.text(
+            "INSERT INTO source.customers (customer_id, spend_wines, spend_meat, purchases_web, purchases_store) "
+            "VALUES (:customer, :wines, 0, 0, :customer)"),
+            [{"customer": c, "wines": 1000 * c} for c in (*range(1, 8), 4)])  # customer 4 twice
+
+    def mix():
+        with clean_db.connect() as connection:
+            return read_mix(connection, crafted_run).set_index("segment_id")
+
+    own = mix()
+    assert own.loc[1, "spend_wines"] == pytest.approx((10 + 20) / 2)  # customer 3's is unknown, as for avg()
+    assert own.loc[2, "spend_wines"] == pytest.approx((40 + 50 + 60 + 70) / 4)
+    assert (own.loc[1, "spend_meat"], own.loc[2, "spend_meat"]) == (5, 5)
+    assert own["purchases_web"].tolist() == [1 + 2 + 3, 4 + 5 + 6 + 7] and own["purchases_store"].tolist() == [3, 4]
+    assert own["customers"].tolist() == own["customers_with_detail"].tolist() == [3, 4]
+    assert own["spend_fish"].isna().all()  # no customer has a value
+
+    with clean_db.begin() as connection:
+        insert_run(connection)
+    later = mix()
+    assert later.loc[1, "spend_wines"] == pytest.approx((1000 + 2000 + 3000) / 3)
+    assert later.loc[2, "spend_wines"] == pytest.approx((4000 + 5000 + 6000 + 7000) / 4)
+    assert later["purchases_store"].tolist() == [1 + 2 + 3, 4 + 5 + 6 + 7]
+    assert later["customers_with_detail"].tolist() == [3, 4]
+
+
+def test_silhouettes_and_principal_components_match_scikit_learns():
+    from sklearn.decomposition import PCA
+    from sklearn.metrics import silhouette_samples
+
+    generator = np.random.default_rng(7)
+    points = np.vstack([*(generator.normal(centre, 1.0, size=(size, 4)) for centre, size in
+                          ((0.0, 400), (3.0, 150), (-2.0, 40))), np.full((1, 4), 9.0)])
+    labels = np.array([5] * 400 + [2] * 150 + [9] * 40 + [4])  # a customer alone in a segment scores 0
+    assert np.allclose(silhouette_values(points, labels), silhouette_samples(points, labels), rtol=0, atol=1e-9)
+    centre, axes, explained = principal_components(points)
+    pca = PCA(n_components=2).fit(points)
+    assert np.allclose(centre, pca.mean_) and np.allclose(explained, pca.explained_variance_ratio_)
+    assert np.allclose(axes, pca.components_)  # signed alike: each axis's largest loading positive
+
+
+def test_the_report_loads_no_plotting_or_learning_library():
+    """The report ends every run: a reassign, which loads neither, should not load them for its report."""
+    code = ("import sys, tasks.report.html, tasks.report.insights; "
+            "print(sorted({name.split('.')[0] for name in sys.modules} & {'matplotlib', 'sklearn'}))")
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                            cwd=PROJECT_ROOT).stdout.strip()
+    assert loaded == "[]"
 
 
 def test_bands_file_is_validated_with_its_name(tmp_path):
@@ -252,13 +325,23 @@ def _artifact_keys() -> dict[str, str]:
         return {artifact.key: artifact.data for artifact in client.read_artifacts() if artifact.key}
 
 
+@dataclass
+class Chart:
+    label: str
+    shapes: int = 0  # bars, boxes, lines, markers, dots
+    texts: list[str] = field(default_factory=list)  # tick labels, titles, legends
+
+
 class ReportParser(HTMLParser):
     def __init__(self) -> None:
         super().__init__()
         self.sections: list[str] = []
         self.headings: list[str] = []
         self.images: list[dict[str, str]] = []
+        self.charts: list[Chart] = []
         self._in_heading = False
+        self._chart: Chart | None = None
+        self._text: str | None = None
 
     def handle_starttag(self, tag, attrs):
         attributes = dict(attrs)
@@ -266,6 +349,16 @@ class ReportParser(HTMLParser):
             self.sections.append(attributes.get("id", ""))
         elif tag == "img":
             self.images.append(attributes)
+        elif tag == "svg":
+            assert attributes["class"] == "chart" and attributes["role"] == "img", attributes
+            self._chart = Chart(attributes["aria-label"])
+            self.charts.append(self._chart)
+        elif self._chart is not None and tag in ("rect", "line", "circle", "path", "polygon", "polyline"):
+            self._chart.shapes += 1
+        elif self._chart is not None and tag == "text":
+            self._text = ""
+        elif tag == "tspan" and self._text:
+            self._text += "\n"
         elif tag in ("h2", "h3"):
             self._in_heading = True
             self.headings.append("")
@@ -273,10 +366,20 @@ class ReportParser(HTMLParser):
     def handle_endtag(self, tag):
         if tag in ("h2", "h3"):
             self._in_heading = False
+        elif tag == "text" and self._chart is not None:
+            self._chart.texts.append(self._text)
+            self._text = None
+        elif tag == "svg":
+            self._chart = None
 
     def handle_data(self, data):
         if self._in_heading:
             self.headings[-1] += data
+        if self._text is not None:
+            self._text += data
+
+    def chart(self, label: str) -> Chart:
+        return next(chart for chart in self.charts if chart.label == label)
 
 
 def parse_report(path: Path) -> ReportParser:
@@ -295,13 +398,8 @@ def test_flow_writes_a_self_contained_report_and_links_it(engine, sample_runs):
                     "By income", "By spending (two years)", "By age", "By children at home",
                     "Silhouette per segment", "The segments in two dimensions", "What they buy and where"):
         assert heading in report.headings
-    # overview, distributions, category/channel mix, 5 conversion charts (one per dimension), elbow and
-    # silhouette by k, silhouette per segment, PCA: all embedded PNGs, nothing fetched from elsewhere.
-    assert len(report.images) == 11
-    for image in report.images:
-        prefix = "data:image/png;base64,"
-        assert image["src"].startswith(prefix) and image["alt"]
-        assert base64.b64decode(image["src"][len(prefix):], validate=True).startswith(PNG_SIGNATURE)
+    # Every chart is inline SVG, nothing fetched from elsewhere.
+    assert [chart.label for chart in report.charts] == CHARTS and report.images == []
     text = path.read_text(encoding="utf-8")
     assert "http://" not in text and "https://" not in text and "<script" not in text
     assert "IDR " in text and "2,213" in text  # currency and thousands separators
@@ -317,6 +415,57 @@ def test_flow_writes_a_self_contained_report_and_links_it(engine, sample_runs):
     assert f"No segment changed size since run {sample_runs['first']}." in text
 
 
+def squeezed(text: str) -> str:
+    """Text without its white space: a label as wrapped on lines (at spaces or hyphens) compares to its source."""
+    return "".join(text.split())
+
+
+def test_charts_draw_the_runs_segments_bands_and_sample(engine, sample_runs):
+    run_id = sample_runs["second"]
+    report = parse_report(sample_runs["state_dir"] / "reports" / f"run-{run_id}.html")
+    with engine.connect() as connection:
+        segments = connection.execute(sa.text(
+            "SELECT segment_name, customers, share FROM segmentation.segment_profiles WHERE run_id = :run_id"),
+            {"run_id": run_id}).all()
+        conversion = read_conversion(connection, run_id)
+    names = [name for name, _, _ in segments]
+    assert all(chart.shapes and chart.texts for chart in report.charts)
+
+    overview = report.chart("customers and GMV per segment")  # each segment's bar, labelled with size and share
+    for name, customers, share in segments:
+        assert f"{customers:,}\n{share:.0%}" in overview.texts
+        assert squeezed(name) in map(squeezed, overview.texts)
+    distributions = report.chart("income, age and spend by segment")  # per measure and segment: a box of 7 shapes
+    assert distributions.shapes >= 3 * len(segments) * 7
+    for dimension, title in (("segment", "segment"), ("income", "income"), ("age", "age")):
+        chart = report.chart(f"response rate and conversion by {title}")
+        texts = [squeezed(text) for text in chart.texts]
+        for row in conversion[conversion["dimension"] == dimension].itertuples():
+            assert any(squeezed(row.band_label) in text and f"n={row.customers:,}" in text for text in texts)
+    silhouettes = report.chart("silhouette per customer by segment")
+    assert "Silhouette per customer, by segment (2,213 sampled of 2,213)" in silhouettes.texts
+    assert all(any(text.startswith(f"{name}  (mean ") for text in silhouettes.texts) for name in names)
+    scatter = report.chart("PCA scatter of customers coloured by segment")
+    assert set(names) <= set(scatter.texts)  # the legend
+
+
+def test_customer_sample_is_bounded_and_reproducible(engine, sample_runs):
+    run_id = sample_runs["second"]
+    with engine.connect() as connection:
+        everyone = read_customer_sample(connection, run_id, population=2213, size=5000)
+        some = read_customer_sample(connection, run_id, population=2213, size=500)
+        again = read_customer_sample(connection, run_id, population=2213, size=500)
+        published = set(connection.execute(sa.text(
+            "SELECT customer_id FROM segmentation.customer_segments WHERE run_id = :run_id"),
+            {"run_id": run_id}).scalars())
+    assert len(everyone) == len(published) == 2213 and set(everyone["customer_id"]) == published
+    # A third of the pages: at most 500 customers, the same ones each time, of every segment.
+    assert 250 < len(some) <= 500 and some.equals(again) and set(some["customer_id"]) <= published
+    assert some["segment_id"].nunique() == everyone["segment_id"].nunique()
+    hashed = [hashlib.md5(str(customer).encode()).hexdigest() for customer in some["customer_id"]]
+    assert hashed == sorted(hashed)  # in hash order, so its first rows are a sample too
+
+
 def test_segments_report_regenerates_latest_and_older_runs(engine, sample_runs):
     from typer.testing import CliRunner
 
@@ -327,7 +476,7 @@ def test_segments_report_regenerates_latest_and_older_runs(engine, sample_runs):
     assert latest.exit_code == 0, latest.output
     path = Path(latest.output.strip().splitlines()[-1])
     assert path == sample_runs["state_dir"] / "reports" / f"run-{sample_runs['second']}.html"
-    assert len(parse_report(path).images) == 11
+    assert [chart.label for chart in parse_report(path).charts] == CHARTS
 
     # Run 1's customers were republished by run 2: its stored tables are reported, per-customer charts are not.
     older = runner.invoke(app, ["report", str(sample_runs["first"])])
@@ -335,7 +484,7 @@ def test_segments_report_regenerates_latest_and_older_runs(engine, sample_runs):
     older_path = Path(older.output.strip().splitlines()[-1])
     report = parse_report(older_path)
     assert report.sections == ["summary", "segments", "conversion", "diagnostics", "methods"]
-    assert len(report.images) == 1 + 5 + 1  # overview, conversion, k selection
+    assert [chart.label for chart in report.charts] == [CHARTS[0], *CHARTS[3:9]]  # overview, conversion, k
     assert f"republished by run {sample_runs['second']}" in older_path.read_text(encoding="utf-8")
 
     missing = runner.invoke(app, ["report", "999"])
@@ -375,14 +524,13 @@ def test_report_of_a_run_that_published_nothing_says_so(clean_db, tmp_path):
     report = parse_report(written.path)
     assert written.path == tmp_path / "reports" / f"run-{run_id}.html"
     assert report.sections == ["summary", "segments", "conversion", "diagnostics", "methods"]
-    assert report.images == []
+    assert report.charts == []
     assert "This run published no customers" in written.path.read_text(encoding="utf-8")
 
 
 def test_text_from_data_and_configuration_reaches_the_report_as_text(clean_db, sample_path, tmp_path):
     """Script tags in the mapping's currency (the currency the run's report uses, not the load's) and in segment
-    names and actions are escaped wherever they land (amount cells, bands, tables); a $ in them does not make
-    matplotlib read a formula."""
+    names and actions are escaped wherever they land (amount cells, bands, tables, chart labels)."""
     from tasks.extract.customers import SourceMapping
     from tasks.features.recipes import load_recipe
     from tasks.load.customers_file import load_customers_file
@@ -410,6 +558,10 @@ def test_text_from_data_and_configuration_reaches_the_report_as_text(clean_db, s
     assert page.count(f"{escaped} ") >= 4 * 3 + 4  # each segment's three amounts; each segment's name
     assert "&lt;img src=x onerror=&quot;alert(2)&quot;&gt;" in page
     assert f"amounts in {escaped})" in page  # the mapping's currency, though the latest load's is IDR
+    report = ReportParser()
+    report.feed(page)
+    legend = report.chart("PCA scatter of customers coloured by segment").texts
+    assert sum(text.startswith(f"{script} $\\frac$ ") for text in legend) == 4  # each name, as it is
     assert summarise_run(clean_db, run_id).currency == script
 
 

@@ -1,33 +1,32 @@
--- Conversion analysis of one banded dimension of a run's published customers, into conversion_by_band.
--- Identifier value_column: the banded column of customer_segments. Parameters: run_id, dimension,
--- lower_bounds, unknown_order, and the bands as parallel arrays band_orders, band_labels, band_lowers, band_uppers.
+-- Conversion analysis of one banded dimension of a run's published customers, into conversion_by_band,
+-- from the run's band totals (band_totals.sql, earlier in the same transaction). Identifier band_column:
+-- the dimension's column of run_band_totals. Parameters: run_id, dimension, and the bands as parallel
+-- arrays band_orders, band_labels, band_lowers, band_uppers.
 INSERT INTO segmentation.conversion_by_band (
     run_id, dimension, band_order, band_label, lower, upper, customers, responders, response_rate, ci_low,
     ci_high, mean_conversion, zero_visit_customers, purchases_per_visit)
 WITH placed AS (
-    -- width_bucket places each customer among the ascending lower_bounds; NULL values go to unknown_order.
-    SELECT CASE WHEN c.{value_column} IS NULL THEN %(unknown_order)s::integer
-                ELSE width_bucket(c.{value_column}::double precision, %(lower_bounds)s::double precision[]) END
-               AS band_order,
-           c.response, c.web_visits_month, c.frequency
-    FROM segmentation.customer_segments AS c
-    WHERE c.run_id = %(run_id)s
+    SELECT t.{band_column} AS band_order,
+           sum(t.customers) AS customers, sum(t.responders) AS responders,
+           sum(t.conversion_sum) AS conversion_sum, sum(t.converting_customers) AS converting_customers,
+           sum(t.zero_visit_customers) AS zero_visit_customers,
+           sum(t.visitor_purchases) AS visitor_purchases, sum(t.web_visits) AS web_visits
+    FROM run_band_totals AS t
+    GROUP BY 1
 ), bands AS (
     SELECT *
     FROM unnest(%(band_orders)s::integer[], %(band_labels)s::text[], %(band_lowers)s::double precision[],
                 %(band_uppers)s::double precision[]) AS band (band_order, band_label, lower, upper)
 ), stats AS (
     SELECT b.band_order, b.band_label, b.lower, b.upper,
-           count(p.band_order) AS customers,
-           count(*) FILTER (WHERE p.response = 1) AS responders,
+           coalesce(p.customers, 0)::bigint AS customers,
+           coalesce(p.responders, 0)::bigint AS responders,
            -- Conversion per web visit; customers without visits have none and are counted apart.
-           avg(p.response / p.web_visits_month) FILTER (WHERE p.web_visits_month > 0) AS mean_conversion,
-           count(*) FILTER (WHERE p.web_visits_month = 0) AS zero_visit_customers,
-           sum(p.frequency) FILTER (WHERE p.web_visits_month > 0) / nullif(sum(p.web_visits_month), 0)
-               AS purchases_per_visit
+           p.conversion_sum / nullif(p.converting_customers, 0) AS mean_conversion,
+           coalesce(p.zero_visit_customers, 0)::bigint AS zero_visit_customers,
+           p.visitor_purchases / nullif(p.web_visits, 0) AS purchases_per_visit
     FROM bands AS b
     LEFT JOIN placed AS p USING (band_order)
-    GROUP BY b.band_order, b.band_label, b.lower, b.upper
 )
 SELECT %(run_id)s, %(dimension)s, s.band_order, s.band_label, s.lower, s.upper, s.customers, s.responders,
        s.responders::double precision / nullif(s.customers, 0), w.low, w.high, s.mean_conversion,

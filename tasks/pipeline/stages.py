@@ -331,7 +331,7 @@ class Pipeline:
         summary = summarise_run(self.engine, self.run_id)
         html = None
         if self.inputs.report_state_dir is not None and self.inputs.bands is not None:
-            from tasks.report.html import write_run_report  # noqa: PLC0415 (matplotlib: only where it reports)
+            from tasks.report.html import write_run_report  # noqa: PLC0415 (only where a run reports)
 
             html = write_run_report(self.engine, self.run_id, self.inputs.report_state_dir, self.inputs.bands)
         self.retired.wait()  # the run ends once the tables it replaced are dropped

@@ -1,29 +1,26 @@
-"""The insight report as one self-contained HTML file: tables, and charts embedded as base64 PNG.
+"""The insight report as one self-contained HTML file: tables, and charts as inline SVG (tasks.report.svg).
 
-Charts are drawn with matplotlib's Agg canvas on Figure objects (no pyplot state, safe in Prefect's
-worker threads). The file has no external assets, so it can be mailed or attached as it is.
+The file has no external assets, so it can be mailed or attached as it is.
 """
 
 from __future__ import annotations
 
-import base64
 import html
-import io
+import math
 import os
-import textwrap
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
-from matplotlib.ticker import FuncFormatter, PercentFormatter
 from sqlalchemy.engine import Engine
 
+from tasks.report import svg
 from tasks.report.bands import BandsConfig, compact_number
-from tasks.report.insights import CHANNELS, DIAGNOSTICS_SAMPLE, ORDER_MIX_TOP, SEGMENT_DIMENSION, SPEND_CATEGORIES, RunInsights, gather_insights, highlights
+from tasks.report.insights import (CHANNELS, DIAGNOSTICS_SAMPLE, DISTRIBUTION_SAMPLE, ORDER_MIX_TOP,
+                                   SEGMENT_DIMENSION, SPEND_CATEGORIES, RunInsights, gather_insights, highlights)
 from tasks.report.summary import format_amount
 
 SECTIONS = {"summary": "Summary", "segments": "Segment profiles", "conversion": "Conversion analysis",
@@ -32,6 +29,7 @@ DIMENSION_TITLES = {SEGMENT_DIMENSION: "segment", "income": "income", "spending"
                     "age": "age", "children": "children at home"}
 PALETTE = ["#1b6ca8", "#e07b39", "#3a9e5c", "#c8423c", "#7d5ba6", "#8c6d46", "#d16ba5", "#6f6f6f", "#a8a335",
            "#2bb0c4"]
+HIGHLIGHT = "#c8423c"  # the chosen k, overall rates and means drawn over a chart
 CHANNEL_COLOURS = {"web": "#1b6ca8", "catalog": "#e07b39", "store": "#3a9e5c", "deals": "#c8423c"}
 CATEGORY_COLOURS = dict(zip(SPEND_CATEGORIES, ["#7d2e4b", "#e3a72f", "#b5523b", "#3d7ea6", "#d981b0", "#c9a227"]))
 
@@ -95,240 +93,326 @@ def conversion_markdown(insights: RunInsights) -> str:
 
 
 # -- charts -----------------------------------------------------------------------------------------------
-def _figure(width: float, height: float, columns: int = 1) -> tuple[Figure, list]:
-    figure = Figure(figsize=(width, height), dpi=100, layout="constrained")
-    FigureCanvasAgg(figure)
-    axes = figure.subplots(1, columns, squeeze=False)[0]
-    for axis in axes:
-        axis.spines[["top", "right"]].set_visible(False)
-        axis.grid(axis="y", color="#e6e6e6", linewidth=0.8)
-        axis.set_axisbelow(True)
-    return figure, list(axes)
-
-
-def png_data_uri(figure: Figure) -> str:
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", facecolor="white")
-    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
-
-
-def _amount_axis(axis, currency: str, which: str = "y") -> None:
-    formatter = FuncFormatter(lambda value, _: compact_number(value))
-    (axis.yaxis if which == "y" else axis.xaxis).set_major_formatter(formatter)
-
-
 def _colours(insights: RunInsights) -> dict[int, str]:
     return {segment_id: PALETTE[index % len(PALETTE)] for index, segment_id in enumerate(insights.segment_order())}
 
 
-def _short(name: str, width: int = 14) -> str:
-    """Wrap a label on word boundaries so neighbouring tick labels do not overlap."""
-    return _chart_text(textwrap.fill(name, width, break_long_words=False))
+def _with_currency(title: str, currency: str) -> str:
+    """'Spend (IDR)' or, without a currency, 'Spend'."""
+    return title.replace("{currency}", currency).replace(" ()", "").replace("(, ", "(")
 
 
-def _chart_text(text: object) -> str:
-    """Text from data or configuration as matplotlib draws it as it is: a $ would start mathtext (and a
-    malformed formula fail the report)."""
-    return str(text).replace("$", r"\$")
+def _lines(text: str) -> int:
+    return text.count("\n") + 1
+
+
+def _bars(panel: svg.Panel, labels: list[str], values: list[float], colours: list[str] | str, *,
+          tick_label: Callable[[float], str], headroom: float = 0.1, value_labels: list[str] | None = None,
+          rotate: float = 0, opacity: float | None = None) -> list[str]:
+    """Vertical bars from 0 (or below, for negative values) with their axis, category labels and value labels."""
+    ticks = svg.nice_ticks(min(0.0, *values) if values else 0.0, (max(values, default=0.0) or 1.0) * (1 + headroom))
+    panel = panel.with_domains(y=(ticks[0], ticks[-1]))
+    positions, slot = svg.slots(panel.left, panel.width, len(values))
+    parts = svg.y_axis(panel, ticks, tick_label)
+    parts += _bar_shapes(panel, positions, slot, values, colours, opacity)
+    for x, value, label in zip(positions, values, value_labels or []):
+        parts.append(svg.text(x, panel.y(max(value, 0)) - 4 - 1.2 * 9.5 * (_lines(label) - 1), label, size=9.5))
+    return parts + svg.category_labels(panel, positions, labels, rotate)
+
+
+def _bar_shapes(panel: svg.Panel, positions: list[float], slot: float, values: list[float], colours: list[str] | str,
+                opacity: float | None = None, stacked_below: list[float] | None = None) -> list[str]:
+    width = slot * 0.75
+    parts = []
+    for index, (x, value) in enumerate(zip(positions, values)):
+        below = stacked_below[index] if stacked_below else 0.0
+        colour = colours if isinstance(colours, str) else colours[index]
+        parts.append(svg.rect(x - width / 2, panel.y(below + value), width, panel.y(below) - panel.y(below + value),
+                              colour, opacity))
+    return parts
+
+
+def _category_margin(labels: list[str], rotate: float = 0, size: float = 10) -> float:
+    """Room under a panel for its category labels: their lines, and their length when rotated."""
+    lines = 1.2 * size * max((_lines(label) for label in labels), default=1)
+    if rotate:
+        angle = math.radians(rotate)
+        longest = max((svg.text_width(label, size) for label in labels), default=0)
+        return 16 + math.sin(angle) * longest + math.cos(angle) * lines
+    return 10 + lines
 
 
 def chart_segment_overview(insights: RunInsights) -> str:
     profiles, colours = insights.profiles, _colours(insights)
-    figure, (size_axis, value_axis) = _figure(11, 3.6, 2)
-    names = [_short(name) for name in profiles["segment_name"]]
+    names = [svg.wrap(name) for name in profiles["segment_name"]]
     bar_colours = [colours[int(segment_id)] for segment_id in profiles["segment_id"]]
-    bars = size_axis.bar(names, profiles["customers"], color=bar_colours)
-    size_axis.bar_label(bars, labels=[f"{c:,}\n{s:.0%}" for c, s in zip(profiles["customers"], profiles["share"])],
-                        fontsize=8, padding=2)
-    size_axis.set_title("Customers per segment")
-    size_axis.margins(y=0.25)
-    bars = value_axis.bar(names, profiles["gmv_annual"], color=bar_colours)
-    value_axis.bar_label(bars, labels=[compact_number(v) for v in profiles["gmv_annual"]], fontsize=8, padding=2)
-    value_axis.set_title(f"GMV per year ({_chart_text(insights.currency)})".replace(" ()", ""))
-    _amount_axis(value_axis, insights.currency)
-    value_axis.margins(y=0.2)
-    for axis in (size_axis, value_axis):
-        axis.tick_params(axis="x", labelsize=8)
-    return png_data_uri(figure)
+    bottom = _category_margin(names) + 8
+    height = 300 + bottom
+    size_panel, value_panel = svg.columns(2, height, left=62, right=20, top=44, bottom=bottom)
+    customers = [float(value) for value in profiles["customers"]]
+    gmv = [float(value) for value in profiles["gmv_annual"]]
+    size_parts = _bars(size_panel, names, customers, bar_colours, tick_label=svg.plain, headroom=0.25,
+                       value_labels=[f"{c:,.0f}\n{s:.0%}" for c, s in zip(customers, profiles["share"])])
+    value_parts = _bars(value_panel, names, gmv, bar_colours, tick_label=compact_number, headroom=0.2,
+                        value_labels=[compact_number(value) for value in gmv])
+    return svg.svg(height, "customers and GMV per segment", [
+        *size_parts, svg.title(size_panel, "Customers per segment"),
+        *value_parts, svg.title(value_panel, _with_currency("GMV per year ({currency})", insights.currency))])
 
 
 def chart_distributions(insights: RunInsights) -> str:
-    """Box per segment from SQL percentiles: box p25-p75, line the median, whiskers p5 and p95, dot the mean."""
+    """Box per segment: box p25-p75, line the median, whiskers p5 and p95, dot the mean."""
     distributions, colours, names = insights.distributions, _colours(insights), insights.segment_names()
-    currency = _chart_text(insights.currency)
-    measures = [("income", f"Yearly income ({currency})"), ("age", "Age (years)"),
-                ("monetary", f"Spend over two years ({currency})")]
-    figure, axes = _figure(11, 3.8, 3)
+    measures = [("income", "Yearly income ({currency})", compact_number), ("age", "Age (years)", svg.plain),
+                ("monetary", "Spend over two years ({currency})", compact_number)]
     order = insights.segment_order()
-    for axis, (measure, title) in zip(axes, measures):
+    labels = [svg.wrap(names[segment_id]) for segment_id in order]
+    bottom = _category_margin(labels, rotate=30) + 6
+    height = 290 + bottom
+    panels = svg.columns(3, height, left=56, right=14, top=36, bottom=bottom)
+    parts = []
+    for panel, (measure, heading, tick_label) in zip(panels, measures):
         rows = distributions[distributions["measure"] == measure].set_index("segment_id")
         present = [segment_id for segment_id in order if segment_id in rows.index]
-        stats = [{"med": rows.at[s, "p50"], "q1": rows.at[s, "p25"], "q3": rows.at[s, "p75"],
-                  "whislo": rows.at[s, "p05"], "whishi": rows.at[s, "p95"], "mean": rows.at[s, "mean"],
-                  "label": _short(names[s])} for s in present]
-        if stats:
-            boxes = axis.bxp(stats, showfliers=False, showmeans=True, patch_artist=True, widths=0.6,
-                             medianprops={"color": "black"},
-                             meanprops={"marker": "o", "markerfacecolor": "white", "markeredgecolor": "black",
-                                        "markersize": 4})
-            for patch, segment_id in zip(boxes["boxes"], present):
-                patch.set_facecolor(colours[segment_id])
-                patch.set_alpha(0.75)
-        axis.set_title(title.replace(" ()", ""))
-        axis.tick_params(axis="x", labelsize=7, rotation=30)
-        if measure != "age":
-            _amount_axis(axis, insights.currency)
-    return png_data_uri(figure)
+        low = min((min(rows.at[s, "p05"], rows.at[s, "mean"]) for s in present), default=0.0)
+        high = max((max(rows.at[s, "p95"], rows.at[s, "mean"]) for s in present), default=1.0)
+        ticks = svg.nice_ticks(*svg.padded(low, high))
+        panel = panel.with_domains(y=(ticks[0], ticks[-1]))
+        parts += svg.y_axis(panel, ticks, tick_label)
+        positions, slot = svg.slots(panel.left, panel.width, len(order))
+        width = min(slot * 0.6, 60)
+        for x, segment_id in zip(positions, order):
+            if segment_id not in present:
+                continue
+            row = rows.loc[segment_id]
+            parts += [svg.line(x, panel.y(row["p05"]), x, panel.y(row["p25"]), "#333333"),
+                      svg.line(x, panel.y(row["p75"]), x, panel.y(row["p95"]), "#333333"),
+                      svg.line(x - width / 4, panel.y(row["p05"]), x + width / 4, panel.y(row["p05"]), "#333333"),
+                      svg.line(x - width / 4, panel.y(row["p95"]), x + width / 4, panel.y(row["p95"]), "#333333"),
+                      svg.rect(x - width / 2, panel.y(row["p75"]), width, panel.y(row["p25"]) - panel.y(row["p75"]),
+                               colours[segment_id], 0.75),
+                      svg.line(x - width / 2, panel.y(row["p50"]), x + width / 2, panel.y(row["p50"]), "black", 1.6),
+                      svg.marker(x, panel.y(row["mean"]), "circle", "white", 3, edge="black", edge_width=1)]
+        parts += svg.category_labels(panel, positions, labels, rotate=30, size=9.5)
+        parts.append(svg.title(panel, _with_currency(heading, insights.currency)))
+    return svg.svg(height, "income, age and spend by segment", parts)
 
 
 def chart_spend_mix(insights: RunInsights) -> str:
     """Mean spend per customer by product category (stacked) and share of purchases by channel."""
     mix = insights.mix.set_index("segment_id")
     order = [s for s in insights.segment_order() if s in mix.index]
-    names = [_short(insights.segment_names()[s]) for s in order]
-    figure, (spend_axis, channel_axis) = _figure(11, 4.0, 2)
-    bottom = np.zeros(len(order))
+    names = [svg.wrap(insights.segment_names()[s]) for s in order]
+    bottom = _category_margin(names) + 8
+    height = 320 + bottom
+    spend_panel = svg.columns(2, height, left=62, right=24, top=40, bottom=bottom)[0]
+    name_width = max((svg.text_width(name, 10) for name in names), default=0) + 12
+    channel_panel = svg.Panel(svg.WIDTH / 2 + name_width, 40, svg.WIDTH / 2 - name_width - 20, height - 40 - 64,
+                              x_domain=(0.0, 1.0))
+    parts = []
+    # Spend by category: one stacked bar per segment.
+    spend = {category: mix.loc[order, f"spend_{category}"].fillna(0).to_numpy(dtype="float64")
+             for category in SPEND_CATEGORIES}
+    totals = sum(spend.values()) if order else np.zeros(0)
+    ticks = svg.nice_ticks(0.0, (float(totals.max()) if len(totals) else 1.0) * 1.35 or 1.0)
+    spend_panel = spend_panel.with_domains(y=(ticks[0], ticks[-1]))
+    positions, slot = svg.slots(spend_panel.left, spend_panel.width, len(order))
+    parts += svg.y_axis(spend_panel, ticks, compact_number)
+    below = np.zeros(len(order))
     for category in SPEND_CATEGORIES:
-        values = mix.loc[order, f"spend_{category}"].fillna(0).to_numpy()
-        spend_axis.bar(names, values, bottom=bottom, label=category, color=CATEGORY_COLOURS[category])
-        bottom += values
-    spend_axis.set_title(f"Mean spend per customer by category ({_chart_text(insights.currency)}, two years)"
-                         .replace(" (, ", " ("))
-    _amount_axis(spend_axis, insights.currency)
-    spend_axis.legend(fontsize=8, ncols=3, loc="upper right", frameon=False)
-    spend_axis.margins(y=0.2)
-    totals = mix.loc[order, [f"purchases_{channel}" for channel in CHANNELS]].fillna(0).sum(axis=1).replace(0, np.nan)
+        parts += _bar_shapes(spend_panel, positions, slot, list(spend[category]), CATEGORY_COLOURS[category],
+                             stacked_below=list(below))
+        below = below + spend[category]
+    parts += svg.category_labels(spend_panel, positions, names)
+    entries = [(category, CATEGORY_COLOURS[category], "box") for category in SPEND_CATEGORIES]
+    column_width = svg.legend_width(entries)
+    parts += svg.legend(spend_panel.right - 3 * column_width, spend_panel.top + 8, entries, 3, column_width)
+    parts.append(svg.title(spend_panel, _with_currency(
+        "Mean spend per customer by category ({currency}, two years)", insights.currency)))
+    # Channel mix: one horizontal bar of shares per segment.
+    purchases = {channel: mix.loc[order, f"purchases_{channel}"].fillna(0).to_numpy(dtype="float64")
+                 for channel in CHANNELS}
+    channel_totals = sum(purchases.values()) if order else np.zeros(0)
+    rows_y, row_height = svg.slots(channel_panel.top, channel_panel.height, len(order))
+    parts += svg.x_axis(channel_panel, [0, 0.2, 0.4, 0.6, 0.8, 1.0], svg.percent)
     left = np.zeros(len(order))
     for channel in CHANNELS:
-        shares = (mix.loc[order, f"purchases_{channel}"] / totals).fillna(0).to_numpy()
-        channel_axis.barh(names, shares, left=left, label=channel, color=CHANNEL_COLOURS[channel])
-        for y, (start, share) in enumerate(zip(left, shares)):
+        with np.errstate(invalid="ignore", divide="ignore"):
+            shares = np.nan_to_num(purchases[channel] / channel_totals)
+        for y, start, share in zip(rows_y, left, shares):
+            parts.append(svg.rect(channel_panel.x(start), y - row_height * 0.375, channel_panel.x(start + share)
+                                  - channel_panel.x(start), row_height * 0.75, CHANNEL_COLOURS[channel]))
             if share >= 0.08:
-                channel_axis.text(start + share / 2, y, f"{share:.0%}", ha="center", va="center", fontsize=8,
-                                  color="white")
-        left += shares
-    channel_axis.invert_yaxis()
-    channel_axis.xaxis.set_major_formatter(PercentFormatter(1.0))
-    channel_axis.set_title("Channel mix (share of purchases)")
-    channel_axis.legend(fontsize=8, ncols=4, loc="lower center", bbox_to_anchor=(0.5, -0.22), frameon=False)
-    channel_axis.grid(False)
-    for axis in (spend_axis, channel_axis):
-        axis.tick_params(labelsize=8)
-    return png_data_uri(figure)
+                parts.append(svg.text(channel_panel.x(start + share / 2), y, f"{share:.0%}", size=10,
+                                      colour="white", middle=True))
+        left = left + shares
+    for y, name in zip(rows_y, names):
+        parts.append(svg.text(channel_panel.left - 6, y, name, anchor="end", size=10, middle=True))
+    entries = [(channel, CHANNEL_COLOURS[channel], "box") for channel in CHANNELS]
+    column_width = svg.legend_width(entries)
+    parts += svg.legend(channel_panel.left + channel_panel.width / 2 - 2 * column_width, channel_panel.bottom + 38,
+                        entries, 4, column_width)
+    parts.append(svg.title(channel_panel, "Channel mix (share of purchases)"))
+    return svg.svg(height, "spend per product category and channel mix by segment", parts)
 
 
 def chart_conversion(insights: RunInsights, dimension: str) -> str:
     """Response rate with its 95% Wilson interval, and conversion per web visit, for each band."""
     rows = insights.conversion[insights.conversion["dimension"] == dimension]
-    rotate = len(rows) > 6
-    labels = [f"{_chart_text(label)} (n={int(customers):,})" if rotate else f"{_short(label, 14)}\nn={int(customers):,}"
+    rotate = 40 if len(rows) > 6 else 0
+    labels = [f"{label} (n={int(customers):,})" if rotate else f"{svg.wrap(label)}\nn={int(customers):,}"
               for label, customers in zip(rows["band_label"], rows["customers"])]
-    x = np.arange(len(rows))
-    figure, (rate_axis, visit_axis) = _figure(11, 3.4, 2)
-    rate = rows["response_rate"].to_numpy(dtype="float64")
-    low = rows["ci_low"].to_numpy(dtype="float64")
-    high = rows["ci_high"].to_numpy(dtype="float64")
-    colour = "#1b6ca8"
+    bottom = _category_margin(labels, rotate, size=10) + 6
+    height = 270 + bottom
+    rate_panel, visit_panel = svg.columns(2, height, left=56, right=20, top=36, bottom=bottom)
+    rate = np.nan_to_num(rows["response_rate"].to_numpy(dtype="float64"))
+    low = np.nan_to_num(rows["ci_low"].to_numpy(dtype="float64"))
+    high = np.nan_to_num(rows["ci_high"].to_numpy(dtype="float64"))
+    colour: str | list[str] = "#1b6ca8"
     if dimension == SEGMENT_DIMENSION:
         by_name = {name: _colours(insights)[s] for s, name in insights.segment_names().items()}
         colour = [by_name.get(label, "#1b6ca8") for label in rows["band_label"]]
-    rate_axis.bar(x, np.nan_to_num(rate), color=colour, alpha=0.85)
-    rate_axis.errorbar(x, np.nan_to_num(rate), yerr=[np.nan_to_num(rate - low), np.nan_to_num(high - rate)],
-                       fmt="none", ecolor="#333333", capsize=3, linewidth=1)
     overall = insights.overall["response_rate"]
+    rate_top = max([*high, *rate, overall or 0.0, 0.0]) * 1.15 or 1.0
+    ticks = svg.nice_ticks(0.0, rate_top)
+    rate_panel = rate_panel.with_domains(y=(ticks[0], ticks[-1]))
+    positions, slot = svg.slots(rate_panel.left, rate_panel.width, len(rows))
+    parts = svg.y_axis(rate_panel, ticks, svg.percent)
+    parts += _bar_shapes(rate_panel, positions, slot, list(rate), colour, opacity=0.85)
+    for x, interval_low, interval_high in zip(positions, low, high):
+        if interval_high > interval_low:
+            parts += [svg.line(x, rate_panel.y(interval_low), x, rate_panel.y(interval_high), "#333333"),
+                      svg.line(x - 3, rate_panel.y(interval_low), x + 3, rate_panel.y(interval_low), "#333333"),
+                      svg.line(x - 3, rate_panel.y(interval_high), x + 3, rate_panel.y(interval_high), "#333333")]
     if overall is not None:
-        rate_axis.axhline(overall, color="#c8423c", linestyle="--", linewidth=1, label=f"all customers {overall:.1%}")
-        rate_axis.legend(fontsize=8, frameon=False, loc="upper left")
-        rate_axis.margins(y=0.15)
-    rate_axis.set_title("Campaign response rate (bars: 95% Wilson interval)")
-    rate_axis.yaxis.set_major_formatter(PercentFormatter(1.0))
-    visit_axis.bar(x, np.nan_to_num(rows["mean_conversion"].to_numpy(dtype="float64")), color="#3a9e5c", alpha=0.85)
-    visit_axis.set_title("Conversion per web visit (customers with visits)")
-    visit_axis.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=1))
-    for axis in (rate_axis, visit_axis):
-        axis.set_xticks(x, labels, fontsize=7, rotation=40 if rotate else 0, ha="right" if rotate else "center",
-                        rotation_mode="anchor")
-    return png_data_uri(figure)
+        parts.append(svg.line(rate_panel.left, rate_panel.y(overall), rate_panel.right, rate_panel.y(overall),
+                              HIGHLIGHT, 1.2, dashed=True))
+        parts += svg.legend(rate_panel.left + 10, rate_panel.top + 8, [(f"all customers {overall:.1%}", HIGHLIGHT,
+                                                                          "dashed")])
+    parts += svg.category_labels(rate_panel, positions, labels, rotate)
+    parts.append(svg.title(rate_panel, "Campaign response rate (bars: 95% Wilson interval)"))
+    conversion = np.nan_to_num(rows["mean_conversion"].to_numpy(dtype="float64"))
+    visit_parts = _bars(visit_panel, labels, list(conversion), "#3a9e5c", rotate=rotate, tick_label=svg.percent,
+                        opacity=0.85)
+    parts += [*visit_parts, svg.title(visit_panel, "Conversion per web visit (customers with visits)")]
+    title = DIMENSION_TITLES.get(dimension, dimension)
+    return svg.svg(height, f"response rate and conversion by {title}", parts)
 
 
 def chart_selection(insights: RunInsights) -> str:
     """Elbow (inertia by k) and silhouette by k (train and held-out), chosen k marked."""
     per_k = pd.DataFrame(insights.selection.get("per_k") or [])
     chosen = insights.selection.get("chosen_k")
-    figure, (elbow_axis, silhouette_axis) = _figure(11, 3.4, 2)
-    elbow_axis.plot(per_k["k"], per_k["inertia"], marker="o", color="#1b6ca8")
-    silhouette_axis.plot(per_k["k"], per_k["silhouette_train"].astype(float), marker="o", label="train",
-                         color="#1b6ca8")
-    silhouette_axis.plot(per_k["k"], per_k["silhouette_test"].astype(float), marker="s", label="held-out",
-                         color="#e07b39")
-    if chosen is not None and chosen in set(per_k["k"]):
-        row = per_k[per_k["k"] == chosen].iloc[0]
-        for axis, value in ((elbow_axis, row["inertia"]), (silhouette_axis, row["silhouette_test"])):
-            axis.axvline(chosen, color="#c8423c", linestyle="--", linewidth=1)
-            if value is not None and not np.isnan(float(value)):
-                axis.plot([chosen], [value], marker="o", markersize=11, markerfacecolor="none",
-                          markeredgecolor="#c8423c", markeredgewidth=2)
-        elbow_axis.annotate(f"chosen k = {chosen}", (chosen, row["inertia"]), xytext=(10, 10),
-                            textcoords="offset points", color="#c8423c", fontsize=9)
-    elbow_axis.set_title("Elbow: inertia by k (training split)")
-    elbow_axis.set_xlabel("k (segments)")
-    silhouette_axis.set_title("Silhouette by k")
-    silhouette_axis.set_xlabel("k (segments)")
-    silhouette_axis.legend(fontsize=8, frameon=False)
-    for axis in (elbow_axis, silhouette_axis):
-        axis.set_xticks(list(per_k["k"]))
-    return png_data_uri(figure)
+    ks = [int(k) for k in per_k["k"]]
+    height = 300
+    elbow_panel, silhouette_panel = svg.columns(2, height, left=62, right=20, top=36, bottom=48)
+    inertia = per_k["inertia"].astype(float).to_numpy()
+    train = per_k["silhouette_train"].astype(float).to_numpy()
+    test = per_k["silhouette_test"].astype(float).to_numpy()
+    x_domain = (min(ks) - 0.5, max(ks) + 0.5)
+    parts = []
+    series = [(elbow_panel, [("inertia", inertia, "#1b6ca8", "circle")], True),
+              (silhouette_panel, [("train", train, "#1b6ca8", "circle"), ("held-out", test, "#e07b39", "square")],
+               False)]
+    for panel, lines, annotated in series:
+        values = np.concatenate([values[np.isfinite(values)] for _, values, _, _ in lines])
+        ticks = svg.nice_ticks(*svg.padded(*((values.min(), values.max()) if values.size else (0.0, 1.0))))
+        panel = panel.with_domains(x=x_domain, y=(ticks[0], ticks[-1]))
+        parts += svg.y_axis(panel, ticks, compact_number)
+        parts += svg.x_axis(panel, ks, compact_number)
+        parts.append(svg.text(panel.left + panel.width / 2, panel.bottom + 34, "k (segments)", size=10.5))
+        for _, values, colour, shape in lines:
+            points = [(panel.x(k), panel.y(value)) for k, value in zip(ks, values) if np.isfinite(value)]
+            parts.append(svg.polyline(points, colour))
+            parts += [svg.marker(x, y, shape, colour, 3.2) for x, y in points]
+        if chosen in ks:
+            marked = lines[-1][1][ks.index(chosen)]  # inertia; the held-out silhouette
+            parts.append(svg.line(panel.x(chosen), panel.top, panel.x(chosen), panel.bottom, HIGHLIGHT, 1.2,
+                                  dashed=True))
+            if np.isfinite(marked):
+                parts.append(svg.marker(panel.x(chosen), panel.y(marked), "circle", HIGHLIGHT, 7, hollow=True,
+                                        edge_width=2))
+                if annotated:
+                    parts.append(svg.text(panel.x(chosen) + 10, panel.y(marked) - 10, f"chosen k = {chosen}",
+                                          anchor="start", colour=HIGHLIGHT))
+        if len(lines) > 1:
+            entries = [(label, colour, shape) for label, _, colour, shape in lines]
+            parts += svg.legend(panel.right - svg.legend_width(entries) - 4, panel.top + 8, entries)
+    parts += [svg.title(elbow_panel, "Elbow: inertia by k (training split)"),
+              svg.title(silhouette_panel, "Silhouette by k")]
+    return svg.svg(height, "elbow curve and silhouette by k", parts)
 
 
 def chart_silhouette_by_segment(insights: RunInsights) -> str:
     """The classic silhouette plot: each sampled customer's silhouette, sorted within its segment."""
     diagnostics, colours, names = insights.diagnostics, _colours(insights), insights.segment_names()
-    figure, (axis,) = _figure(11, 4.2)
-    axis.grid(False)
-    y = 0
-    ticks, tick_labels = [], []
+    gap = max(10, diagnostics.sample_size // 100)
+    bands, labels, y = [], [], 0
     for segment_id in insights.segment_order():
         values = np.sort(diagnostics.silhouettes[diagnostics.segment_ids == segment_id])
-        if values.size == 0:
-            continue
-        axis.fill_betweenx(np.arange(y, y + values.size), 0, values, color=colours[segment_id], alpha=0.85,
-                           linewidth=0)
-        ticks.append(y + values.size / 2)
-        tick_labels.append(f"{_chart_text(names[segment_id])}  (mean {values.mean():.2f})")
-        y += values.size + max(10, diagnostics.sample_size // 100)
-    average = float(diagnostics.silhouettes.mean())
-    axis.axvline(average, color="#c8423c", linestyle="--", linewidth=1)
-    axis.annotate(f"mean {average:.2f}", (average, 1.0), xycoords=("data", "axes fraction"), xytext=(4, -12),
-                  textcoords="offset points", color="#c8423c", fontsize=8)
-    axis.axvline(0, color="#555555", linewidth=0.8)
-    axis.set_yticks(ticks, tick_labels, fontsize=8)
-    axis.invert_yaxis()
-    axis.set_xlabel("silhouette (−1: closer to another segment, 1: well inside its own)")
-    axis.set_title(f"Silhouette per customer, by segment ({diagnostics.sample_size:,} sampled of "
-                   f"{diagnostics.population:,})")
-    return png_data_uri(figure)
+        if values.size:
+            bands.append((segment_id, y, values))
+            labels.append(f"{names[segment_id]}  (mean {values.mean():.2f})")
+            y += values.size + gap
+    label_width = min(max((svg.text_width(label, 10) for label in labels), default=0) + 14, svg.WIDTH * 0.45)
+    height = 420
+    silhouettes = diagnostics.silhouettes
+    average = float(silhouettes.mean())
+    ticks = svg.nice_ticks(min(float(silhouettes.min()), 0.0), max(float(silhouettes.max()), 0.0))
+    panel = svg.Panel(label_width, 36, svg.WIDTH - label_width - 20, height - 36 - 52,
+                      x_domain=(ticks[0], ticks[-1]), y_domain=(y, -gap))  # the first segment on top
+    parts = svg.x_axis(panel, ticks, compact_number, grid=True)
+    for segment_id, start, values in bands:
+        outline = [(panel.x(0), panel.y(start))]
+        outline += [(panel.x(value), panel.y(start + index)) for index, value in enumerate(values.tolist())]
+        outline.append((panel.x(0), panel.y(start + values.size - 1)))
+        parts.append(svg.polygon(outline, colours[segment_id], 0.85))
+    for (segment_id, start, values), label in zip(bands, labels):
+        parts.append(svg.text(panel.left - 6, panel.y(start + values.size / 2), label, anchor="end", size=10,
+                              middle=True))
+    parts += [svg.line(panel.x(0), panel.top, panel.x(0), panel.bottom, "#555555", 0.8),
+              svg.line(panel.x(average), panel.top, panel.x(average), panel.bottom, HIGHLIGHT, 1.2, dashed=True),
+              svg.text(panel.x(average) + 4, panel.top + 12, f"mean {average:.2f}", anchor="start", colour=HIGHLIGHT,
+                       size=10),
+              svg.text(panel.left + panel.width / 2, panel.bottom + 36,
+                       "silhouette (−1: closer to another segment, 1: well inside its own)", size=10.5),
+              svg.title(panel, f"Silhouette per customer, by segment ({diagnostics.sample_size:,} sampled of "
+                               f"{diagnostics.population:,})")]
+    return svg.svg(height, "silhouette per customer by segment", parts)
 
 
 def chart_pca(insights: RunInsights) -> str:
     diagnostics, colours, names = insights.diagnostics, _colours(insights), insights.segment_names()
-    figure, (axis,) = _figure(11, 5.2)
     coordinates = diagnostics.coordinates
+    centres = list(diagnostics.centroid_coordinates.values())
+    xs = np.concatenate([coordinates[:, 0], [x for x, _ in centres]])
+    ys = np.concatenate([coordinates[:, 1], [y for _, y in centres]])
+    entries = [(names[segment_id], colours[segment_id], "box") for segment_id in insights.segment_order()]
+    legend_space = svg.legend_width(entries) + 16
+    height = 520
+    x_ticks = svg.nice_ticks(*svg.padded(xs.min(), xs.max()))
+    y_ticks = svg.nice_ticks(*svg.padded(ys.min(), ys.max()))
+    panel = svg.Panel(62, 36, svg.WIDTH - 62 - legend_space - 10, height - 36 - 52,
+                      x_domain=(x_ticks[0], x_ticks[-1]), y_domain=(y_ticks[0], y_ticks[-1]))
+    parts = svg.x_axis(panel, x_ticks, compact_number) + svg.y_axis(panel, y_ticks, compact_number)
     for segment_id in insights.segment_order():
         mask = diagnostics.segment_ids == segment_id
         if mask.any():
-            axis.scatter(coordinates[mask, 0], coordinates[mask, 1], s=7, alpha=0.55, color=colours[segment_id],
-                         label=_chart_text(names[segment_id]), linewidths=0)
+            points = [(panel.x(x), panel.y(y)) for x, y in coordinates[mask].tolist()]
+            parts.append(svg.dots(points, colours[segment_id], 1.7, 0.55))
+    for segment_id in insights.segment_order():
         if segment_id in diagnostics.centroid_coordinates:
-            cx, cy = diagnostics.centroid_coordinates[segment_id]
-            axis.scatter([cx], [cy], marker="X", s=140, color=colours[segment_id], edgecolors="black",
-                         linewidths=1.2, zorder=3)
+            x, y = diagnostics.centroid_coordinates[segment_id]
+            parts.append(svg.marker(panel.x(x), panel.y(y), "x", colours[segment_id], 7.5, edge="black"))
     first, second = (diagnostics.explained_variance + [0.0, 0.0])[:2]
-    axis.set_xlabel(f"principal component 1 ({first:.0%} of variance)")
-    axis.set_ylabel(f"principal component 2 ({second:.0%} of variance)")
-    axis.set_title(f"Customers in the model's feature space, projected on two principal components "
-                   f"({diagnostics.sample_size:,} sampled; X = segment centre)")
-    axis.legend(fontsize=8, markerscale=2.5, frameon=False, loc="best")
-    return png_data_uri(figure)
+    parts += [svg.text(panel.left + panel.width / 2, panel.bottom + 36,
+                       f"principal component 1 ({first:.0%} of variance)", size=10.5),
+              svg.text(18, panel.top + panel.height / 2, f"principal component 2 ({second:.0%} of variance)",
+                       size=10.5, rotate=-90),
+              *svg.legend(panel.right + 16, panel.top + 10, entries),
+              svg.title(panel, "Customers in the model's feature space, projected on two principal components "
+                               f"({diagnostics.sample_size:,} sampled; X = segment centre)")]
+    return svg.svg(height, "PCA scatter of customers coloured by segment", parts)
 
 
 # -- HTML -------------------------------------------------------------------------------------------------
@@ -348,7 +432,7 @@ td { padding: 5px 8px; border-bottom: 1px solid #eceff3; vertical-align: top; }
 td:first-child { white-space: nowrap; }
 td.n, th.n { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
 tr:nth-child(even) td { background: #fafbfc; }
-img { max-width: 100%; display: block; margin: 6px 0 10px; }
+svg.chart { width: 100%; height: auto; display: block; margin: 6px 0 10px; }
 .highlights li { margin: 4px 0; } .note { color: #666; font-size: 13px; }
 .tier { display: inline-block; padding: 1px 7px; border-radius: 9px; font-size: 12px; font-weight: 600; }
 .tier-Platinum { background: #e5e4e2; color: #333; } .tier-Gold { background: #f6e27a; color: #5a4700; }
@@ -373,10 +457,6 @@ def _table(rows: list[dict], numeric: set[str] | None = None, raw: set[str] | No
         + "</tr>" for row in rows)
     head = f"<thead><tr>{head}</tr></thead>" if header else ""
     return f"<table>{head}<tbody>{body}</tbody></table>"
-
-
-def _img(uri: str, alt: str) -> str:
-    return f'<img src="{uri}" alt="{_e(alt)}">'
 
 
 def _section(key: str, body: str) -> str:
@@ -432,15 +512,18 @@ def _segments_section(insights: RunInsights) -> str:
     if not gone.empty:
         body += ('<p class="note">Segments of run ' + _e(previous) + " that no longer exist: " + ", ".join(
             f"{_e(g.segment_name)} ({count(g.previous_customers)} customers)" for g in gone.itertuples()) + ".</p>")
-    body += _img(chart_segment_overview(insights), "customers and GMV per segment")
+    body += chart_segment_overview(insights)
     if insights.distributions is not None and not insights.distributions.empty:
+        population = insights.overall["customers"]
+        sampled = (f" Percentiles of a reproducible sample of {insights.sampled_customers:,} of the {population:,} "
+                   "customers; the mean is of all of them." if insights.sampled_customers < population else "")
         body += ("<h3>Income, age and spend by segment</h3>"
                  '<p class="note">Boxes: middle half of the customers (25th–75th percentile); line: median; '
-                 "whiskers: 5th and 95th percentiles; dot: mean.</p>")
-        body += _img(chart_distributions(insights), "income, age and spend by segment")
+                 f"whiskers: 5th and 95th percentiles; dot: mean.{sampled}</p>")
+        body += chart_distributions(insights)
     if insights.mix is not None and not insights.mix.empty:
         body += "<h3>What they buy and where</h3>"
-        body += _img(chart_spend_mix(insights), "spend per product category and channel mix by segment")
+        body += chart_spend_mix(insights)
         mix = insights.mix.set_index("segment_id")
         names = insights.segment_names()
         mix_rows = []
@@ -540,7 +623,7 @@ def _conversion_section(insights: RunInsights) -> str:
     for dimension in insights.conversion["dimension"].unique():
         title = DIMENSION_TITLES.get(dimension, dimension)
         body += f'<h3 id="conversion-{_e(dimension)}">By {_e(title)}</h3>'
-        body += _img(chart_conversion(insights, dimension), f"response rate and conversion by {title}")
+        body += chart_conversion(insights, dimension)
         body += _table(conversion_rows(insights, dimension), numeric)
     return _section("conversion", body)
 
@@ -554,7 +637,7 @@ def _diagnostics_section(insights: RunInsights) -> str:
                  f"features {_e(', '.join(model['features']))}), trained by run {_e(model['trained_by_run'])} on "
                  f"{model['training_rows']:,} customers. Why k = {_e(selection.get('chosen_k'))}: "
                  f"{_e('; '.join(selection.get('reasons', [])))}.</p>")
-        body += _img(chart_selection(insights), "elbow curve and silhouette by k")
+        body += chart_selection(insights)
         body += _table([{"k": row["k"], "inertia": num(row.get("inertia"), 0),
                          "silhouette (train)": num(row.get("silhouette_train"), 3),
                          "silhouette (held-out)": num(row.get("silhouette_test"), 3),
@@ -573,7 +656,7 @@ def _diagnostics_section(insights: RunInsights) -> str:
         body += ('<p class="note">How clearly each customer belongs to its segment, computed on the published '
                  "features with the model's stored preprocessing. Segments with many negative values overlap "
                  "with a neighbour.</p>")
-        body += _img(chart_silhouette_by_segment(insights), "silhouette per customer by segment")
+        body += chart_silhouette_by_segment(insights)
         names = insights.segment_names()
         by_segment = diagnostics.silhouette_by_segment().set_index("segment_id")
         body += _table([{"segment": names[s], "sampled customers": count(by_segment.at[s, "customers"]),
@@ -583,7 +666,7 @@ def _diagnostics_section(insights: RunInsights) -> str:
                        numeric={"sampled customers", "mean silhouette", "share below 0"})
     if diagnostics is not None and diagnostics.coordinates is not None:
         body += "<h3>The segments in two dimensions</h3>"
-        body += _img(chart_pca(insights), "PCA scatter of customers coloured by segment")
+        body += chart_pca(insights)
     return _section("diagnostics", body)
 
 
@@ -609,6 +692,10 @@ def _methods_section(insights: RunInsights) -> str:
                        "silhouette on the training split, held-out silhouette on the test split). Silhouettes per "
                        f"segment and the PCA use a reproducible sample of at most {DIAGNOSTICS_SAMPLE:,} of the run's "
                        "customers, preprocessed as the model does (imputation, capping, transforms, scaling).",
+        "Distributions": f"The box plots' percentiles are those of a reproducible sample of at most "
+                         f"{DISTRIBUTION_SAMPLE:,} of the run's customers (all of them when there are fewer), whose "
+                         f"first {DIAGNOSTICS_SAMPLE:,} are the diagnostics' sample; their means are of every "
+                         "customer, as in the segment profiles. Every table is computed from all the customers.",
         "Stored tables": "segmentation.conversion_by_band (this analysis, per run), segmentation.segment_profiles, "
                          "segmentation.models.",
     }

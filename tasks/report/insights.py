@@ -4,17 +4,23 @@ Everything is read from the database, so a run's report can be regenerated later
 measures (distributions, category and channel mix, silhouettes, PCA) need the run's customers to still
 be the published ones (segmentation.customer_segments keeps the current state only); the conversion
 tables are stored per run in segmentation.conversion_by_band and survive later runs.
+
+The customers are what the report's cost could grow with, so it reads them in SQL only: one scan for the
+conversion tables, which add up its totals per segment and combination of bands; one join with the run's
+extract for the category and channel mix; and a sample of bounded size, read from a bounded share of the
+table's pages, for the pictures drawn from customers (box plots, silhouettes, PCA).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 import sqlalchemy as sa
-from sklearn.decomposition import PCA
-from sklearn.metrics import silhouette_samples
+from psycopg import sql as pgsql
 from sqlalchemy.engine import Engine
 
 from tasks.model import registry
@@ -27,23 +33,66 @@ SEGMENT_DIMENSION = "segment"
 SPEND_CATEGORIES = ("wines", "fruits", "meat", "fish", "sweets", "gold")
 CHANNELS = ("web", "catalog", "store", "deals")
 ORDER_MIX_TOP = 5  # categories (and channels) shown by name in an orders run's mix; the rest is "other"
-DIAGNOSTICS_SAMPLE = 3000  # silhouettes are O(n^2): a reproducible sample of the run's customers
+DISTRIBUTION_SAMPLE = 20_000  # box plots: percentiles of a reproducible sample of the run's customers
+DIAGNOSTICS_SAMPLE = 3000  # silhouettes are O(n^2): the sample's first customers
+# A page sample's size varies: pages are drawn for this many times the customers wanted.
+SAMPLE_PAGES_MARGIN = 1.5
+DISTRIBUTION_MEASURES = {"income": "mean_income", "age": "mean_age", "monetary": "mean_monetary"}
+SILHOUETTE_BLOCK = 500  # rows of the distance matrix computed at once
 
 
-# -- conversion by band ------------------------------------------------------------------------------
+# -- conversion by band -------------------------------------------------------------------------------
+def total_by_band(connection: sa.Connection, run_id: int, bands: BandsConfig) -> None:
+    """One scan of the run's published customers into run_band_totals, a temporary table dropped when the
+    transaction ends (sql/report/band_totals.sql): the totals the conversion tables add up."""
+    params: dict[str, object] = {"run_id": run_id}
+    band_orders, band_columns = [], []
+    for position, dimension in enumerate(bands.dimensions.values(), start=1):
+        params[f"lower_bounds_{position}"] = dimension.lower_bounds()
+        params[f"unknown_order_{position}"] = bands_of(dimension)[1]
+        band_orders.append(pgsql.SQL(_without_comments(sql_file(
+            "report/band_order.sql", value_column=identifier(dimension.column, "bands column"),
+            band_name=band_column(position), lower_bounds=pgsql.Placeholder(f"lower_bounds_{position}"),
+            unknown_order=pgsql.Placeholder(f"unknown_order_{position}")))))
+        band_columns.append(pgsql.Identifier(band_column(position)))
+    with grouping_by_hashing(connection):
+        run_sql_file(connection, "report/band_totals.sql", params, band_orders=pgsql.SQL(", ").join(band_orders),
+                     band_columns=pgsql.SQL(", ").join(band_columns))
+
+
+def band_column(position: int) -> str:
+    """The column of run_band_totals with the customers' band in the bands file's `position`-th dimension."""
+    return f"band_{position}"
+
+
+def _without_comments(fragment: str) -> str:
+    """A fragment's SQL without its comment lines, which the statement would repeat once per dimension."""
+    return "\n".join(line for line in fragment.splitlines() if not line.lstrip().startswith("--"))
+
+
+@contextmanager
+def grouping_by_hashing(connection: sa.Connection) -> Iterator[None]:
+    """Have the planner group by hashing, not by sorting, in the statement run inside. It estimates the groups
+    of band_totals.sql from the distinct values of the banded columns (about one income per customer), so it
+    would sort every customer; the groups are the combinations of bands, a few thousand at most."""
+    connection.exec_driver_sql("SET LOCAL enable_sort = off")
+    yield
+    connection.exec_driver_sql("RESET enable_sort")
+
+
 def compute_conversion_by_band(connection: sa.Connection, run_id: int, bands: BandsConfig,
                                currency: str = "") -> int:
-    """(Re)compute the run's rows of segmentation.conversion_by_band from its published customers."""
+    """(Re)compute the run's rows of segmentation.conversion_by_band from its band totals (total_by_band, in
+    the same transaction)."""
     run_sql_file(connection, "report/clear_conversion.sql", {"run_id": run_id})
     inserted = 0
-    for name, dimension in bands.dimensions.items():
-        band_list, unknown_order = bands_of(dimension, currency)
+    for position, (name, dimension) in enumerate(bands.dimensions.items(), start=1):
+        band_list, _ = bands_of(dimension, currency)
         inserted += run_sql_file(connection, "report/conversion_by_band.sql", {
-            "run_id": run_id, "dimension": name, "lower_bounds": dimension.lower_bounds(),
-            "unknown_order": unknown_order,
+            "run_id": run_id, "dimension": name,
             "band_orders": [band.order for band in band_list], "band_labels": [band.label for band in band_list],
             "band_lowers": [band.lower for band in band_list], "band_uppers": [band.upper for band in band_list],
-        }, value_column=identifier(dimension.column, "bands column")).rowcount
+        }, band_column=band_column(position)).rowcount
     inserted += run_sql_file(connection, "report/conversion_by_segment.sql", {"run_id": run_id}).rowcount
     return inserted
 
@@ -93,14 +142,21 @@ def read_movements(connection: sa.Connection, run_id: int) -> pd.DataFrame:
                                  "previous_customers", "customers_delta", "previous_run_id"])
 
 
-def read_distributions(connection: sa.Connection, run_id: int) -> pd.DataFrame:
-    """Per segment and measure (income, age, monetary): p5, p25, median, p75, p95, mean."""
-    rows = run_sql_file(connection, "report/segment_distributions.sql", {"run_id": run_id}).mappings()
+def distributions_of(sample: pd.DataFrame, profiles: pd.DataFrame) -> pd.DataFrame:
+    """Per segment and measure (income, age, monetary): p5, p25, median, p75, p95 of the sampled customers (as
+    percentile_cont interpolates), and the mean of all the segment's customers (its profile's)."""
+    means = profiles.set_index("segment_id") if not profiles.empty else pd.DataFrame()
     records = []
-    for row in rows:
-        p05, p25, p50, p75, p95 = (float(value) for value in row["percentiles"])
-        records.append({"segment_id": row["segment_id"], "measure": row["measure"], "customers": row["customers"],
-                        "p05": p05, "p25": p25, "p50": p50, "p75": p75, "p95": p95, "mean": float(row["mean"])})
+    for segment_id, customers in sample.groupby("segment_id", sort=True):
+        for measure, mean_column in DISTRIBUTION_MEASURES.items():
+            values = customers[measure].dropna().to_numpy(dtype="float64")
+            if not values.size:
+                continue
+            p05, p25, p50, p75, p95 = np.percentile(values, [5, 25, 50, 75, 95])
+            profile_mean = means.at[segment_id, mean_column] if segment_id in means.index else np.nan
+            records.append({"segment_id": int(segment_id), "measure": measure, "customers": values.size,
+                            "p05": p05, "p25": p25, "p50": p50, "p75": p75, "p95": p95,
+                            "mean": float(values.mean() if pd.isna(profile_mean) else profile_mean)})
     return pd.DataFrame(records, columns=["segment_id", "measure", "customers", "p05", "p25", "p50", "p75", "p95",
                                           "mean"])
 
@@ -114,9 +170,20 @@ def read_order_mix(connection: sa.Connection, run_id: int, as_of, top: int = ORD
 
 
 def read_mix(connection: sa.Connection, run_id: int) -> pd.DataFrame:
-    """Per segment: mean spend per product category and total purchases per channel."""
-    frame = copy_out_frame(connection, sql_file("report/segment_mix.sql"), {"run_id": run_id})
+    """Per segment: mean spend per product category and total purchases per channel. They come from the run's
+    extract while no run has started since (sql/report/segment_mix.sql says why)."""
+    later_run = run_sql_file(connection, "report/later_runs.sql", {"run_id": run_id, "limit": 1}).first()
+    frame = copy_out_frame(connection, sql_file("report/segment_mix.sql"),
+                           {"run_id": run_id, "detail_from_extract": later_run is None})
     return frame.astype({column: "float64" for column in frame.columns if column != "segment_id"})
+
+
+def read_customer_sample(connection: sa.Connection, run_id: int, population: int, size: int) -> pd.DataFrame:
+    """A reproducible sample of at most `size` of the run's `population` published customers, ordered by a hash
+    of their id (so its first rows are a sample too); sql/report/customer_sample.sql."""
+    percent = min(100.0, 100.0 * SAMPLE_PAGES_MARGIN * size / max(population, 1))
+    return copy_out_frame(connection, sql_file("report/customer_sample.sql"),
+                          {"run_id": run_id, "percent": percent, "size": size})
 
 
 # -- cluster diagnostics ------------------------------------------------------------------------------
@@ -142,24 +209,64 @@ class ClusterDiagnostics:
                             ).reset_index()
 
 
-def cluster_diagnostics(sample: pd.DataFrame, model: registry.StoredModel, population: int,
-                        seed: int = 0) -> ClusterDiagnostics:
+def cluster_diagnostics(sample: pd.DataFrame, model: registry.StoredModel, population: int) -> ClusterDiagnostics:
     """Silhouette per sampled customer (by published segment) and PCA of the model's preprocessed features."""
     points = model.preprocessing.transform(sample)
     segment_ids = sample["segment_id"].to_numpy(dtype="int64")
     silhouettes = None
     if len(set(segment_ids.tolist())) >= 2 and len(points) >= 3:
-        silhouettes = silhouette_samples(points, segment_ids)
+        silhouettes = silhouette_values(points, segment_ids)
     diagnostics = ClusterDiagnostics(len(sample), population, segment_ids, silhouettes, None)
     if points.shape[1] >= 2 and len(points) >= 2:
-        pca = PCA(n_components=2, random_state=seed).fit(points)
-        diagnostics.coordinates = pca.transform(points)
-        diagnostics.explained_variance = [float(share) for share in pca.explained_variance_ratio_]
-        projected = pca.transform(model.centroids)
+        centre, components, explained = principal_components(points)
+        diagnostics.coordinates = (points - centre) @ components.T
+        diagnostics.explained_variance = [float(share) for share in explained]
+        projected = (model.centroids - centre) @ components.T
         diagnostics.centroid_coordinates = {
             model.label_for(index).segment_id: (float(projected[index, 0]), float(projected[index, 1]))
             for index in range(len(model.centroids))}
     return diagnostics
+
+
+def silhouette_values(points: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Each point's silhouette (Rousseeuw 1987) with Euclidean distances, as sklearn.metrics.silhouette_samples
+    computes it: (b - a) / max(a, b), a the mean distance to the other points of its cluster, b the smallest
+    mean distance to another cluster's points; 0 for a point alone in its cluster."""
+    clusters, members = np.unique(labels, return_inverse=True)
+    membership = np.eye(len(clusters))[members]
+    sizes = membership.sum(axis=0)
+    squares = np.einsum("ij,ij->i", points, points)
+    distance_sums = np.empty((len(points), len(clusters)))
+    for start in range(0, len(points), SILHOUETTE_BLOCK):
+        stop = min(start + SILHOUETTE_BLOCK, len(points))
+        distances = points[start:stop] @ points.T  # |a - b|^2 = |a|^2 + |b|^2 - 2 a.b, in place
+        distances *= -2.0
+        distances += squares[None, :]
+        distances += squares[start:stop, None]
+        distances[np.arange(stop - start), np.arange(start, stop)] = 0.0  # exactly, not rounded
+        np.maximum(distances, 0.0, out=distances)
+        distance_sums[start:stop] = np.sqrt(distances, out=distances) @ membership
+    rows = np.arange(len(points))
+    own_size = sizes[members]
+    within = distance_sums[rows, members] / np.maximum(own_size - 1, 1)
+    to_others = distance_sums / sizes
+    to_others[rows, members] = np.inf
+    nearest = to_others.min(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        values = (nearest - within) / np.maximum(within, nearest)
+    return np.where(own_size > 1, np.nan_to_num(values), 0.0)
+
+
+def principal_components(points: np.ndarray, count: int = 2) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The points' centre, their first `count` principal axes (rows; each axis's largest loading positive, as
+    scikit-learn's PCA signs them) and the share of the variance each explains."""
+    centre = points.mean(axis=0)
+    _, singular_values, axes = np.linalg.svd(points - centre, full_matrices=False)
+    signs = np.sign(axes[np.arange(len(axes)), np.abs(axes).argmax(axis=1)])
+    axes *= np.where(signs == 0, 1.0, signs)[:, None]
+    variances = singular_values ** 2
+    explained = variances / variances.sum() if variances.sum() > 0 else np.zeros_like(variances)
+    return centre, axes[:count], explained[:count]
 
 
 # -- everything the report shows ---------------------------------------------------------------------
@@ -174,6 +281,7 @@ class RunInsights:
     customers_current: bool
     republished_by: int | None = None
     distributions: pd.DataFrame | None = None
+    sampled_customers: int = 0  # customers in the sample the distributions and diagnostics are drawn from
     mix: pd.DataFrame | None = None
     order_mix: pd.DataFrame | None = None  # an orders run: category and channel shares from source.orders
     model: dict = field(default_factory=dict)
@@ -204,7 +312,10 @@ class RunInsights:
         return [int(segment_id) for segment_id in self.profiles["segment_id"]] if not self.profiles.empty else []
 
     def segment_names(self) -> dict[int, str]:
-        return {int(row.segment_id): row.segment_name for row in self.profiles.itertuples()}
+        if self.profiles.empty:
+            return {}
+        return {int(segment_id): name for segment_id, name in zip(self.profiles["segment_id"],
+                                                                  self.profiles["segment_name"])}
 
 
 def read_run(connection: sa.Connection, run_id: int) -> dict:
@@ -225,18 +336,18 @@ def latest_reportable_run(connection: sa.Connection) -> int:
     return int(run_id)
 
 
-def gather_insights(engine: Engine, run_id: int, bands: BandsConfig, *, sample_size: int = DIAGNOSTICS_SAMPLE
-                    ) -> RunInsights:
+def gather_insights(engine: Engine, run_id: int, bands: BandsConfig) -> RunInsights:
     """Everything the report shows for a run; recomputes its conversion rows while its customers are current."""
     with engine.begin() as connection:
         run = read_run(connection, run_id)
         currency = run_sql_file(connection, "report/run_currency.sql", {"run_id": run_id}).scalar() or ""
-        population = int(run_sql_file(connection, "report/run_customers.sql", {"run_id": run_id}).scalar())
-        customers_current = population > 0
+        customers_current = bool(run_sql_file(connection, "report/run_customers_current.sql",
+                                              {"run_id": run_id}).scalar())
         # An orders source has no campaign response, demographics or spend categories: those analyses are
         # left out (the report says so), the rest reads the published rows as for any source.
         on_orders = ((run.get("parameters") or {}).get("effective_recipe") or {}).get("source") == "orders"
         if customers_current and not on_orders:
+            total_by_band(connection, run_id, bands)
             compute_conversion_by_band(connection, run_id, bands, currency)
         conversion = read_conversion(connection, run_id, list(bands.dimensions))
         insights = RunInsights(
@@ -257,13 +368,13 @@ def gather_insights(engine: Engine, run_id: int, bands: BandsConfig, *, sample_s
         value_model = run_sql_file(connection, "report/run_value_model.sql", {"run_id": run_id}).mappings().first()
         insights.value_model = dict(value_model) if value_model else None
         if customers_current and not on_orders:
-            insights.distributions = read_distributions(connection, run_id)
             insights.mix = read_mix(connection, run_id)
+            population = insights.overall["customers"]
+            sample = read_customer_sample(connection, run_id, population, DISTRIBUTION_SAMPLE)
+            insights.distributions = distributions_of(sample, insights.profiles)
+            insights.sampled_customers = len(sample)
             if model is not None:
-                sample = copy_out_frame(connection, sql_file("report/customer_sample.sql"),
-                                        {"run_id": run_id, "size": sample_size})
-                insights.diagnostics = cluster_diagnostics(sample, model, population,
-                                                           seed=int(model.recipe.get("random_state", 0)))
+                insights.diagnostics = cluster_diagnostics(sample.head(DIAGNOSTICS_SAMPLE), model, population)
         if customers_current and on_orders:
             insights.order_mix = read_order_mix(connection, run_id, run["as_of"])
     return insights
