@@ -27,14 +27,14 @@ do between two nightly runs).
 
     .venv/bin/python benchmarks/command_benchmark.py --sizes 2240,1M,10M [--servers embedded,url]
         [--database-url postgresql://postgres@127.0.0.1:5432/bench] [--repeat 2] [--deployment-size 2240]
-    .venv/bin/python benchmarks/command_benchmark.py --render-only   # command_results.md from the csv
+    .venv/bin/python benchmarks/command_benchmark.py --render-only   # results.md from the csv
 
 The state directories, <--state-dir>/embedded (the embedded server's data, Prefect's database, Data Docs,
 reports) and <--state-dir>/url (the same for the DATABASE_URL runs, without a database server), default
 <tmp>/command-benchmark/, are deleted at the start: the first `segments run` on each starts from nothing, as a
 new user's does. The DATABASE_URL database is created if missing; its source customers and segmentation tables
 are replaced. Each command's output, every line stamped with the seconds since it started, is kept in
-<output dir>/tmp/ (not committed). Writes command_results.csv and command_results.md.
+<output dir>/tmp/ (not committed). Writes results.csv and results.md.
 """
 
 from __future__ import annotations
@@ -100,7 +100,7 @@ log = bench.log
 # -- what was measured ------------------------------------------------------------------------------------------
 @dataclass
 class Measured:
-    """One row of command_results.csv: a command run (retrain, reassign, deployment), a floor or a setup step."""
+    """One row of results.csv: a command run (retrain, reassign, deployment), a floor or a setup step."""
 
     size: int
     server: str  # a key of SERVERS
@@ -797,11 +797,11 @@ def _read_from(path: Path, offset: int) -> str:
 # -- results ----------------------------------------------------------------------------------------------------
 def write_results(results: list[Measured], output_dir: Path, machine: str) -> None:
     output_dir.mkdir(parents=True, exist_ok=True)
-    with (output_dir / "command_results.csv").open("w", newline="") as handle:
+    with (output_dir / "results.csv").open("w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=RESULT_COLUMNS)
         writer.writeheader()
         writer.writerows(m.as_row() for m in results)
-    (output_dir / "command_results.md").write_text(results_markdown(results, machine))
+    (output_dir / "results.md").write_text(results_markdown(results, machine))
 
 
 NOTE = (
@@ -1040,12 +1040,12 @@ def observation_lines(results: list[Measured]) -> list[str]:
 
 
 def render_from_csv(output_dir: Path) -> None:
-    """command_results.md again from command_results.csv, keeping its machine line."""
-    with (output_dir / "command_results.csv").open() as handle:
+    """results.md again from results.csv, keeping its machine line."""
+    with (output_dir / "results.csv").open() as handle:
         results = [Measured.from_row(row) for row in csv.DictReader(handle)]
-    previous = (output_dir / "command_results.md").read_text().splitlines()
+    previous = (output_dir / "results.md").read_text().splitlines()
     machine = previous[2].removeprefix("Machine: ").rstrip(".")
-    (output_dir / "command_results.md").write_text(results_markdown(results, machine))
+    (output_dir / "results.md").write_text(results_markdown(results, machine))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -1063,10 +1063,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--state-dir", type=Path, default=Path(tempfile.gettempdir()) / "command-benchmark",
                         help="parent of the state directories (embedded/, url/); deleted and made anew")
     parser.add_argument("--output-dir", type=Path, default=PROJECT_ROOT / "benchmarks",
-                        help="where command_results.csv and .md go (default benchmarks/); the commands' output goes "
+                        help="where results.csv and .md go (default benchmarks/); the commands' output goes "
                              "to its tmp/")
     parser.add_argument("--render-only", action="store_true",
-                        help="rewrite command_results.md from the output directory's csv, run nothing")
+                        help="rewrite results.md from the output directory's csv, run nothing")
     args = parser.parse_args(argv)
     if args.repeat < 1:
         parser.error("--repeat must be at least 1")
@@ -1095,7 +1095,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     finally:
         benchmark.sampler.stop()
-    log(f"results in {args.output_dir / 'command_results.md'}; each command's output in {benchmark.log_dir}")
+    log(f"results in {args.output_dir / 'results.md'}; each command's output in {benchmark.log_dir}")
     return 0
 
 

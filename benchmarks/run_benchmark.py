@@ -4,7 +4,8 @@ For each size: generate N customers (`tasks.load.generate`), run the pipeline tw
 reassign) through tasks.pipeline.stages.run_pipeline, the run the flow makes, with each stage timed
 (no Prefect: its API server would share the two cores and blur the stage timings), then time the floor and,
 up to --baseline-max customers, the naive baseline. Per stage: seconds, rows/s and peak RSS of this
-process (sampled from /proc/self/statm every 50 ms). Writes results.csv and results.md.
+process (sampled from /proc/self/statm every 50 ms). Writes stage_results.csv and stage_results.md: the
+explanation of the headline, which is the command users run (command_benchmark.py, results.md).
 
     .venv/bin/python benchmarks/run_benchmark.py --sizes 100k,1M,10M [--repeat 3]
 
@@ -492,11 +493,11 @@ def machine_description(engine) -> str:
 
 def write_results(measurements: list[Measurement], output_dir: Path, machine: str, note: str) -> None:
     output_dir.mkdir(parents=True, exist_ok=True)
-    with (output_dir / "results.csv").open("w", newline="") as handle:
+    with (output_dir / "stage_results.csv").open("w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=RESULT_COLUMNS)
         writer.writeheader()
         writer.writerows(m.as_row() for m in measurements)
-    (output_dir / "results.md").write_text(results_markdown(measurements, machine, note))
+    (output_dir / "stage_results.md").write_text(results_markdown(measurements, machine, note))
 
 
 def results_markdown(measurements: list[Measurement], machine: str, note: str) -> str:
@@ -515,8 +516,8 @@ def results_markdown(measurements: list[Measurement], machine: str, note: str) -
         return typical([m.seconds for m in runs], lambda value: f"{value:,.1f}")
 
     def ratio(values: list[float | None]) -> str:
-        # Half up from the decimal digits: results.csv keeps three figures, and 2.05 read back is the double
-        # just below it, which f"{:.1f}" would show as 2.0 where the run's own ratio (2.052) showed 2.1.
+        # Half up from the decimal digits: stage_results.csv keeps three figures, and 2.05 read back is the
+        # double just below it, which f"{:.1f}" would show as 2.0 where the run's own ratio (2.052) showed 2.1.
         return typical([value for value in values if value is not None],
                        lambda value: f"{Decimal(repr(value)).quantize(Decimal('0.1'), ROUND_HALF_UP)}x")
 
@@ -579,8 +580,9 @@ def results_markdown(measurements: list[Measurement], machine: str, note: str) -
 
 
 def render_from_csv(output_dir: Path) -> None:
-    """results.md again from results.csv (e.g. after changing the report), keeping its machine line and note."""
-    with (output_dir / "results.csv").open() as handle:
+    """stage_results.md again from stage_results.csv (e.g. after changing the report), keeping its machine line
+    and note."""
+    with (output_dir / "stage_results.csv").open() as handle:
         rows = list(csv.DictReader(handle))
     measurements = [Measurement(int(row["size"]), row["scenario"], row["stage"], float(row["seconds"]),
                                 int(row["rows"]), int(row["peak_rss_mb"]) * 2**20,
@@ -589,9 +591,9 @@ def render_from_csv(output_dir: Path) -> None:
                                 float(row["cpu_seconds"]) if row.get("cpu_seconds") else None,
                                 int(row.get("repeat") or 1))
                     for row in rows]
-    previous = (output_dir / "results.md").read_text().splitlines()
+    previous = (output_dir / "stage_results.md").read_text().splitlines()
     machine = previous[2].removeprefix("Machine: ").rstrip(".")
-    (output_dir / "results.md").write_text(results_markdown(measurements, machine, previous[4]))
+    (output_dir / "stage_results.md").write_text(results_markdown(measurements, machine, previous[4]))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -605,7 +607,7 @@ def main(argv: list[str] | None = None) -> int:
                              "N times in turn; the table gives medians and ranges (default 1)")
     parser.add_argument("--output-dir", type=Path, default=PROJECT_ROOT / "benchmarks")
     parser.add_argument("--render-only", action="store_true",
-                        help="rewrite results.md from the output directory's results.csv, run nothing")
+                        help="rewrite stage_results.md from the output directory's stage_results.csv, run nothing")
     args = parser.parse_args(argv)
     if args.repeat < 1:
         parser.error("--repeat must be at least 1")

@@ -79,7 +79,7 @@ def test_benchmark_runs_at_a_tiny_size_and_writes_its_tables(clean_db, tmp_path)
 
     assert benchmark.main(["--sizes", "2000", "--repeat", "2", "--output-dir", str(tmp_path)]) == 0
 
-    with (tmp_path / "results.csv").open() as handle:
+    with (tmp_path / "stage_results.csv").open() as handle:
         rows = list(csv.DictReader(handle))
     assert list(rows[0]) == benchmark.RESULT_COLUMNS
     totals = {(row["scenario"], int(row["repeat"])): row for row in rows if row["stage"] == "total"}
@@ -113,7 +113,7 @@ def test_benchmark_runs_at_a_tiny_size_and_writes_its_tables(clean_db, tmp_path)
     assert {"prepare-database", *STAGES} <= stages  # the run's own stages (tasks.pipeline.stages), each timed
     # The summary gives the median of the two reassigns, with their range.
     ratios = sorted(float(totals["reassign", repeat]["ratio_to_floor"]) for repeat in (1, 2))
-    summary = next(line for line in (tmp_path / "results.md").read_text().splitlines() if line.startswith("| 2,000 |"))
+    summary = next(line for line in (tmp_path / "stage_results.md").read_text().splitlines() if line.startswith("| 2,000 |"))
     assert summary.startswith("| 2,000 | 2 |")
     cells = summary.split(" | ")
     middle, low, high = map(float, re.fullmatch(r"([\d.]+)x \(([\d.]+)x-([\d.]+)x\)", cells[7]).groups())
@@ -128,7 +128,7 @@ def test_benchmark_runs_at_a_tiny_size_and_writes_its_tables(clean_db, tmp_path)
     assert 0 < stage_alone <= upper <= 100
     # The table can be rendered again from the CSV alone (its ratios rounded to three figures).
     benchmark.render_from_csv(tmp_path)
-    rendered = next(line for line in (tmp_path / "results.md").read_text().splitlines()
+    rendered = next(line for line in (tmp_path / "stage_results.md").read_text().splitlines()
                     if line.startswith("| 2,000 |"))
     assert rendered.split(" | ")[:6] == cells[:6] and len(rendered.split(" | ")) == len(cells)
     # The pipeline really ran: every customer that passed validation is published.
