@@ -569,12 +569,19 @@ def test_a_reader_holding_the_pipelines_lock_keys_is_named_and_not_waited_for_fo
         pass
 
 
+def _ctrl_c_as_at_a_terminal() -> None:
+    """In the child, before it starts: SIGINT as a terminal delivers it. Under a shell's background job (a CI
+    runner started with `&`) SIGINT is ignored, and a Python started with it ignored keeps ignoring it."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_a_command_waiting_for_the_migration_lock_answers_ctrl_c(engine, reader_login):
     with reader_login.connect() as reader:
         reader.execute(sa.text("SELECT pg_advisory_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
         reader.commit()
         process = subprocess.Popen([SEGMENTS, "load", str(SAMPLE_DATA)], stdout=subprocess.PIPE,
-                                   stderr=subprocess.PIPE, text=True, env={**os.environ, "COLUMNS": "200"})
+                                   stderr=subprocess.PIPE, text=True, env={**os.environ, "COLUMNS": "200"},
+                                   preexec_fn=_ctrl_c_as_at_a_terminal)
 
         def waiting_for_the_lock() -> bool:
             if process.poll() is not None:
