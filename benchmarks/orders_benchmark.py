@@ -53,7 +53,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import importlib.util
 import math
 import os
 import resource
@@ -65,20 +64,10 @@ from statistics import median
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_ROOT))
+# run_benchmark.py beside this script, for its meter, RSS sampler and CPU clock (one definition of each).
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import run_benchmark as bench  # noqa: E402
 
-
-def _run_benchmark_module():
-    """benchmarks/run_benchmark.py, for its meter, RSS sampler and CPU clock (one definition of each)."""
-    if "run_benchmark" in sys.modules:
-        return sys.modules["run_benchmark"]
-    spec = importlib.util.spec_from_file_location("run_benchmark", Path(__file__).resolve().parent / "run_benchmark.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
-
-
-bench = _run_benchmark_module()
 
 ORDERS_PER_CUSTOMER = 10  # the rollup scenarios
 PIPELINE_ORDERS_PER_CUSTOMER = 3  # the pipeline scenario's default: about 30M orders at 10M customers
