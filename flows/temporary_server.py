@@ -42,7 +42,7 @@ def api_configured() -> bool:
         return True
     if os.environ.get("PREFECT_SERVER_ALLOW_EPHEMERAL_MODE", "").lower() in ("0", "false"):
         return True
-    home = Path(os.environ.get("PREFECT_HOME", Path.home() / ".prefect")).expanduser()
+    home = _prefect_home()
     profiles = Path(os.environ.get("PREFECT_PROFILES_PATH", home / "profiles.toml")).expanduser()
     return profiles.is_file() and "PREFECT_API_URL" in profiles.read_text(errors="replace")
 
@@ -54,7 +54,6 @@ class StartingServer:
 
     process: subprocess.Popen
     url: str
-    home: Path
     migrated_marker: Path | None
     answered: bool = False
 
@@ -66,6 +65,10 @@ class StartingServer:
         self.answered = True
         if self.migrated_marker is not None:
             self.migrated_marker.write_text(_prefect_version())
+
+
+def _prefect_home() -> Path:
+    return Path(os.environ.get("PREFECT_HOME", Path.home() / ".prefect")).expanduser()
 
 
 def _prefect_version() -> str:
@@ -109,7 +112,7 @@ def temporary_prefect_server() -> Iterator[StartingServer | None]:
     # As Prefect starts its own temporary server: no UI, and the server's ephemeral settings.
     environment = {**os.environ, "PREFECT_UI_ENABLED": "0", "PREFECT__SERVER_EPHEMERAL": "1",
                    "PREFECT__SERVER_FINAL": "1"}
-    home = Path(os.environ.get("PREFECT_HOME", Path.home() / ".prefect")).expanduser()
+    home = _prefect_home()
     marker = _migrated_marker(home)
     if _already_migrated(home, marker):
         # The database is this Prefect version's already: the start skips the migration check and the
@@ -119,7 +122,7 @@ def temporary_prefect_server() -> Iterator[StartingServer | None]:
     server = subprocess.Popen([sys.executable, "-m", "flows.temporary_server", str(os.getpid()), *uvicorn_arguments],
                               env=environment)
     url = f"http://127.0.0.1:{port}/api"
-    starting = StartingServer(server, url, home, marker)
+    starting = StartingServer(server, url, marker)
     os.environ["PREFECT_API_URL"] = url
     try:
         yield starting
