@@ -68,9 +68,14 @@ def mask_url_safely(url: str) -> str:
 
 
 def shared_buffers_mb() -> int:
-    """The embedded server's shared buffers: a quarter of this machine's memory, from 128 MB to 8 GB."""
+    """The embedded server's shared buffers: a quarter of this machine's memory, from 128 MB to 2 GB.
+
+    Not more: a run's large tables are scanned through a small ring of buffers whatever the pool's size (a
+    table over a quarter of the pool is), so a larger pool only took memory from the OS cache that holds
+    them; at ten million customers runs were slower with a quarter of 24 GB than with 2 GB or 1 GB. Each
+    server process also counts the pool's pages it touched in its RSS."""
     memory_mb = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") // 2**20
-    return max(128, min(memory_mb // 4, 8192))
+    return max(128, min(memory_mb // 4, 2048))
 
 
 # Memory for the pipeline's own sessions (any server): sorts and hashes over millions of customers (the
@@ -160,9 +165,7 @@ class EmbeddedPostgres:
         port = self._port(pick_new_if_busy=True)
         # A local batch server: WAL only for crash safety (wal_level minimal: a table created and filled
         # in one transaction, like the staged segments, is synced at commit instead of written twice),
-        # room for loads of millions of rows between checkpoints, and a quarter of the machine's memory
-        # for shared buffers (PostgreSQL's usual advice): a run's work tables then stay in them between the
-        # statements that scan them, instead of being copied in again from the OS cache by each scan.
+        # room for loads of millions of rows between checkpoints, and shared buffers as shared_buffers_mb says.
         options = (f"-c listen_addresses=127.0.0.1 -p {port} -c unix_socket_directories='' "
                    f"-c fsync=on -c max_connections=100 -c shared_buffers={shared_buffers_mb()}MB "
                    "-c wal_level=minimal -c max_wal_senders=0 -c max_wal_size=4GB -c checkpoint_timeout=15min")
