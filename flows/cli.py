@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import atexit
 import inspect
 import logging
 import os
 import sys
+import threading
 import types
 import warnings
 from collections.abc import Mapping
 from datetime import date
 from pathlib import Path
-from typing import Annotated, Any, Literal, Optional, Union, get_args, get_origin
+from typing import Annotated, Any, Literal, NoReturn, Optional, Union, get_args, get_origin
 
 import typer
 from pydantic import ValidationError
@@ -33,12 +35,35 @@ class _SegmentsApp(typer.Typer):
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         try:
-            return super().__call__(*args, **kwargs)
+            super().__call__(*args, **kwargs)
+        except SystemExit as exit_:
+            _exit_at_once(exit_.code)
         except Exception as error:
             if self.debug:
                 raise
             err_console.print(f"[bold red]error:[/] {escape(_one_line(error))}", soft_wrap=True)
-            sys.exit(1)
+            _exit_at_once(1)
+        _exit_at_once(0)
+
+
+def _exit_at_once(code: int | str | None) -> NoReturn:
+    """End the command as sys.exit(code) would, without the interpreter's teardown: once the other threads
+    have ended, the atexit handlers (logging's, Prefect's) have run and the output is flushed, all that is
+    left is freeing, one by one, the objects of every library imported (pandas, Prefect, GX...), which made
+    a user wait after the run had ended."""
+    if isinstance(code, str):  # sys.exit("message"): printed, status 1
+        print(code, file=sys.stderr)
+        code = 1
+    for thread in threading.enumerate():
+        if thread is not threading.main_thread() and not thread.daemon:
+            thread.join()
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # closed, or a reader that went away
+            pass
+    os._exit(code or 0)
 
 
 def _one_line(error: Exception) -> str:
