@@ -11,6 +11,7 @@ import threading
 import types
 import warnings
 from collections.abc import Mapping
+from contextlib import AbstractContextManager, nullcontext
 from datetime import date
 from pathlib import Path
 from typing import Annotated, Any, Literal, NoReturn, Optional, Union, get_args, get_origin
@@ -316,7 +317,8 @@ def run(**options: object) -> None:
             database_started()
             if server is not None:
                 server.ready()
-            outcome = nightly_segmentation(parameters=parameters)
+            with _without_heartbeats_for(server):
+                outcome = nightly_segmentation(parameters=parameters)
     except SegmentsError as error:
         _fail(error)
     if outcome.get("report_error"):  # published: the run succeeded, its report did not
@@ -324,6 +326,17 @@ def run(**options: object) -> None:
         err_console.print(f"[bold yellow]warning:[/] run {run_id} published its segments, but its report failed: "
                           f"{escape(outcome['report_error'])} (`segments report {run_id}` makes it once the cause "
                           "is fixed)")
+
+
+def _without_heartbeats_for(server: object | None) -> AbstractContextManager:
+    """No flow-run heartbeats on a run with its own temporary Prefect server. Heartbeats let a server notice a
+    run whose process died, but this server dies with it; and at the end of every run Prefect waits for its
+    heartbeat thread to wake from a one-second sleep. A run reported to another server keeps them."""
+    if server is None:
+        return nullcontext()
+    from prefect.settings import temporary_settings  # noqa: PLC0415 (imported after the API URL is set)
+
+    return temporary_settings(updates={"flows.heartbeat_frequency": None})
 
 
 run.__signature__ = inspect.Signature(  # type: ignore[attr-defined] (what typer reads the options from)

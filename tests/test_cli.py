@@ -215,3 +215,17 @@ def test_orders_loaded_from_a_file_are_segmented_by_the_orders_recipe(clean_db):
             "FROM segmentation.customer_segments AS c "
             "LEFT JOIN segmentation.customer_rfm AS r USING (customer_id)")).one()
     assert tuple(published) == (2357, 2357, 2357, 2357)
+
+
+def test_a_run_on_its_own_temporary_server_sends_no_heartbeats():
+    """Heartbeats tell a Prefect server that a run's process is alive; a temporary server ends with the run,
+    and Prefect's wait for its heartbeat thread would lengthen every run. Other servers keep them."""
+    from prefect.settings import get_current_settings
+
+    from flows.cli import _without_heartbeats_for
+
+    default = get_current_settings().flows.heartbeat_frequency
+    with _without_heartbeats_for(object()):
+        assert get_current_settings().flows.heartbeat_frequency is None
+    with _without_heartbeats_for(None):
+        assert get_current_settings().flows.heartbeat_frequency == default is not None
