@@ -559,7 +559,7 @@ def trigger(param: Annotated[Optional[list[str]], typer.Option(
 
     try:
         flow_run = run_deployment(deployment, parameters={"parameters": given}, timeout=timeout if wait else 0,
-                                  poll_interval=2)
+                                  poll_interval=1)
     except Exception as error:  # noqa: BLE001 (the API's answer, e.g. an unknown deployment, is the message)
         _fail(SegmentsError(f"could not create a run of {deployment}: {error}"))
     console.print(f"flow run {flow_run.name} ({flow_run.id}): {PREFECT_UI_URL.value()}/runs/flow-run/{flow_run.id}")

@@ -172,8 +172,10 @@ class LocalPrefect:
         return deploy_all(env=self.env, project_dir=self.project_dir)
 
     # -- worker ----------------------------------------------------------------------------------
-    def start_worker(self, extra_env: Mapping[str, str] | None = None, query_seconds: int = 5) -> None:
-        """A process worker on the pool; its flow runs inherit `extra_env` (e.g. SEGMENTS_STATE_DIR)."""
+    def start_worker(self, extra_env: Mapping[str, str] | None = None, query_seconds: int = 2) -> None:
+        """A process worker on the pool; its flow runs inherit `extra_env` (e.g. SEGMENTS_STATE_DIR). It asks
+        the local server for scheduled runs every `query_seconds` (Prefect's default is 10 s): a run
+        triggered from the UI starts within that, for a query the local server answers at once."""
         env = {**self.env, "PREFECT_WORKER_QUERY_SECONDS": str(query_seconds), **(extra_env or {})}
         with open(self.worker_log, "wb") as log:
             self.worker = subprocess.Popen(
