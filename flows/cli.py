@@ -34,7 +34,7 @@ class _SegmentsApp(typer.Typer):
 
     debug = False
 
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+    def __call__(self, *args: Any, **kwargs: Any) -> NoReturn:
         try:
             super().__call__(*args, **kwargs)
         except SystemExit as exit_:

@@ -26,6 +26,7 @@ from sqlalchemy.engine import Engine
 from tasks.model import registry
 from tasks.report.bands import BandsConfig, bands_of
 from tasks.errors import SegmentsError
+from tasks.extract.customers import EXTRACT_TABLE
 from tasks.report.summary import format_amount
 from tasks.db.sql import copy_out_frame, identifier, run_sql_file, sql_file
 
@@ -170,11 +171,13 @@ def read_order_mix(connection: sa.Connection, run_id: int, as_of, top: int = ORD
 
 
 def read_mix(connection: sa.Connection, run_id: int) -> pd.DataFrame:
-    """Per segment: mean spend per product category and total purchases per channel. They come from the run's
-    extract while no run has started since (sql/report/segment_mix.sql says why)."""
+    """Per segment: mean spend per product category and total purchases per channel (not published). While no
+    run has started since, they come from the run's extract, its own snapshot (its source contract made the
+    ids unique); otherwise a later run may have replaced the extract, so from source.customers."""
     later_run = run_sql_file(connection, "report/later_runs.sql", {"run_id": run_id, "limit": 1}).first()
-    frame = copy_out_frame(connection, sql_file("report/segment_mix.sql"),
-                           {"run_id": run_id, "detail_from_extract": later_run is None})
+    detail = EXTRACT_TABLE if later_run is None else pgsql.SQL(_without_comments(
+        sql_file("report/source_customer_detail.sql")))
+    frame = copy_out_frame(connection, sql_file("report/segment_mix.sql", detail=detail), {"run_id": run_id})
     return frame.astype({column: "float64" for column in frame.columns if column != "segment_id"})
 
 
