@@ -497,7 +497,9 @@ def write_results(measurements: list[Measurement], output_dir: Path, machine: st
         writer = csv.DictWriter(handle, fieldnames=RESULT_COLUMNS)
         writer.writeheader()
         writer.writerows(m.as_row() for m in measurements)
-    (output_dir / "stage_results.md").write_text(results_markdown(measurements, machine, note))
+    # The table is made from the CSV's rounded figures, so that rendering it again from the CSV gives the same
+    # cells (rounding a raw 0.4496 gives 0.4, and its CSV value 0.45 gives 0.5).
+    (output_dir / "stage_results.md").write_text(results_markdown(read_measurements(output_dir), machine, note))
 
 
 def results_markdown(measurements: list[Measurement], machine: str, note: str) -> str:
@@ -579,21 +581,24 @@ def results_markdown(measurements: list[Measurement], machine: str, note: str) -
     return "\n".join(lines) + "\n"
 
 
+def read_measurements(output_dir: Path) -> list[Measurement]:
+    with (output_dir / "stage_results.csv").open() as handle:
+        rows = list(csv.DictReader(handle))
+    return [Measurement(int(row["size"]), row["scenario"], row["stage"], float(row["seconds"]),
+                        int(row["rows"]), int(row["peak_rss_mb"]) * 2**20,
+                        float(row["ratio_to_floor"]) if row["ratio_to_floor"] else None,
+                        float(row["baseline_over_run"]) if row["baseline_over_run"] else None,
+                        float(row["cpu_seconds"]) if row.get("cpu_seconds") else None,
+                        int(row.get("repeat") or 1))
+            for row in rows]
+
+
 def render_from_csv(output_dir: Path) -> None:
     """stage_results.md again from stage_results.csv (e.g. after changing the report), keeping its machine line
     and note."""
-    with (output_dir / "stage_results.csv").open() as handle:
-        rows = list(csv.DictReader(handle))
-    measurements = [Measurement(int(row["size"]), row["scenario"], row["stage"], float(row["seconds"]),
-                                int(row["rows"]), int(row["peak_rss_mb"]) * 2**20,
-                                float(row["ratio_to_floor"]) if row["ratio_to_floor"] else None,
-                                float(row["baseline_over_run"]) if row["baseline_over_run"] else None,
-                                float(row["cpu_seconds"]) if row.get("cpu_seconds") else None,
-                                int(row.get("repeat") or 1))
-                    for row in rows]
     previous = (output_dir / "stage_results.md").read_text().splitlines()
     machine = previous[2].removeprefix("Machine: ").rstrip(".")
-    (output_dir / "stage_results.md").write_text(results_markdown(measurements, machine, previous[4]))
+    (output_dir / "stage_results.md").write_text(results_markdown(read_measurements(output_dir), machine, previous[4]))
 
 
 def main(argv: list[str] | None = None) -> int:
