@@ -790,7 +790,8 @@ def write_results(results: list[Measured], output_dir: Path, machine: str) -> No
         writer = csv.DictWriter(handle, fieldnames=RESULT_COLUMNS)
         writer.writeheader()
         writer.writerows(m.as_row() for m in results)
-    (output_dir / "results.md").write_text(results_markdown(results, machine))
+    # From the CSV's rounded figures, as run_benchmark.py's table: --render-only then gives the same cells.
+    (output_dir / "results.md").write_text(results_markdown(read_results(output_dir), machine, bench.measured_now()))
 
 
 NOTE = (
@@ -895,10 +896,10 @@ def _optional(value: float | None, digits: int = 1) -> str:
     return "-" if value is None else f"{value:,.{digits}f}"
 
 
-def results_markdown(results: list[Measured], machine: str, note: str = NOTE) -> str:
+def results_markdown(results: list[Measured], machine: str, measured_at: str, note: str = NOTE) -> str:
     sizes = sorted({m.size for m in results})
     servers = [kind for kind in SERVERS if any(m.server == kind for m in results)]
-    lines = [f"# `segments run` benchmark results ({datetime.now():%Y-%m-%d %H:%M})", "", f"Machine: {machine}.", "",
+    lines = [f"# `segments run` benchmark results ({measured_at})", "", f"Machine: {machine}.", "",
              note, "",
              "| customers | server | scenario | runs | wall (s) | floor (s) | wall / floor | stages (s) | "
              "outside the stages (s) | of which before the flow / in the flow / after it (s) | "
@@ -1030,11 +1031,13 @@ def observation_lines(results: list[Measured]) -> list[str]:
 
 def render_from_csv(output_dir: Path) -> None:
     """results.md again from results.csv, keeping its machine line."""
+    _, measured_at, machine = bench.earlier_table(output_dir / "results.md")
+    (output_dir / "results.md").write_text(results_markdown(read_results(output_dir), machine, measured_at))
+
+
+def read_results(output_dir: Path) -> list[Measured]:
     with (output_dir / "results.csv").open() as handle:
-        results = [Measured.from_row(row) for row in csv.DictReader(handle)]
-    previous = (output_dir / "results.md").read_text().splitlines()
-    machine = previous[2].removeprefix("Machine: ").rstrip(".")
-    (output_dir / "results.md").write_text(results_markdown(results, machine))
+        return [Measured.from_row(row) for row in csv.DictReader(handle)]
 
 
 def main(argv: list[str] | None = None) -> int:

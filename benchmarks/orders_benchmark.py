@@ -436,7 +436,9 @@ def write_results(rows: list[dict], output_dir: Path, machine: str, seed: int) -
         writer = csv.DictWriter(handle, fieldnames=RESULT_COLUMNS)
         writer.writeheader()
         writer.writerows(rows)
-    (output_dir / "orders_results.md").write_text(results_markdown(rows, machine, seed))
+    # From the CSV as written, as --render-only reads it, so that it gives the same cells.
+    rows = read_rows(path)
+    (output_dir / "orders_results.md").write_text(results_markdown(rows, machine, seed, bench.measured_now()))
     return rows
 
 
@@ -494,10 +496,10 @@ def pipeline_note(seed: int) -> str:
             "work shared the cores and the seconds stand above an idle machine's, CPU seconds much less.")
 
 
-def results_markdown(rows: list[dict], machine: str, seed: int) -> str:
+def results_markdown(rows: list[dict], machine: str, seed: int, measured_at: str) -> str:
     rollup = [r for r in rows if r["scenario"] in ROLLUP_SCENARIOS]
     pipeline = [r for r in rows if r["scenario"] in PIPELINE_SCENARIOS]
-    lines = [f"# Orders benchmark results ({datetime.now():%Y-%m-%d %H:%M})", "", f"Machine: {machine}.", ""]
+    lines = [f"# Orders benchmark results ({measured_at})", "", f"Machine: {machine}.", ""]
     headline = pipeline_headline(pipeline)
     if headline:
         lines += [*headline, ""]
@@ -699,9 +701,8 @@ def pipeline_markdown(rows: list[dict], seed: int) -> list[str]:
 def render_from_csv(output_dir: Path, seed: int) -> None:
     """orders_results.md again from orders_results.csv (e.g. after changing the report), keeping its machine line."""
     rows = read_rows(output_dir / "orders_results.csv")
-    previous = (output_dir / "orders_results.md").read_text().splitlines()
-    machine = previous[2].removeprefix("Machine: ").rstrip(".")
-    (output_dir / "orders_results.md").write_text(results_markdown(rows, machine, seed))
+    _, measured_at, machine = bench.earlier_table(output_dir / "orders_results.md")
+    (output_dir / "orders_results.md").write_text(results_markdown(rows, machine, seed, measured_at))
 
 
 def parse_sizes(text: str | None) -> list[int]:

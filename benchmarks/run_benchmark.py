@@ -499,10 +499,23 @@ def write_results(measurements: list[Measurement], output_dir: Path, machine: st
         writer.writerows(m.as_row() for m in measurements)
     # The table is made from the CSV's rounded figures, so that rendering it again from the CSV gives the same
     # cells (rounding a raw 0.4496 gives 0.4, and its CSV value 0.45 gives 0.5).
-    (output_dir / "stage_results.md").write_text(results_markdown(read_measurements(output_dir), machine, note))
+    (output_dir / "stage_results.md").write_text(results_markdown(read_measurements(output_dir), machine, note,
+                                                                  measured_now()))
 
 
-def results_markdown(measurements: list[Measurement], machine: str, note: str) -> str:
+def measured_now() -> str:
+    """The date and time a results table gives in its title: when its figures were measured."""
+    return f"{datetime.now():%Y-%m-%d %H:%M}"
+
+
+def earlier_table(path: Path) -> tuple[list[str], str, str]:
+    """A results table written earlier (to render it again from its CSV): its lines, when its figures were
+    measured (its title's date) and its machine line."""
+    lines = path.read_text().splitlines()
+    return lines, lines[0][lines[0].rindex("(") + 1:lines[0].rindex(")")], lines[2].removeprefix("Machine: ").rstrip(".")
+
+
+def results_markdown(measurements: list[Measurement], machine: str, note: str, measured_at: str) -> str:
     def totals(size: int, scenario: str) -> list[Measurement]:
         return [m for m in measurements if m.size == size and m.scenario == scenario and m.stage == "total"]
 
@@ -539,7 +552,7 @@ def results_markdown(measurements: list[Measurement], machine: str, note: str) -
         unvalidated = [m for m in totals(size, UNVALIDATED) if m.repeat == run.repeat]
         return (run.seconds - unvalidated[0].seconds) / run.seconds if unvalidated else None
 
-    lines = [f"# Benchmark results ({datetime.now():%Y-%m-%d %H:%M})", "", f"Machine: {machine}.", "", note, "",
+    lines = [f"# Benchmark results ({measured_at})", "", f"Machine: {machine}.", "", note, "",
              "| customers | runs | floor after retrain / reassign (s) | retrain (s) | reassign (s) | baseline (s) | "
              "retrain / floor | reassign / floor | baseline / reassign | validation share (reassign), measured | "
              "suites in full (upper bound) | validate stage alone | reassign not validated (s) | "
@@ -596,9 +609,9 @@ def read_measurements(output_dir: Path) -> list[Measurement]:
 def render_from_csv(output_dir: Path) -> None:
     """stage_results.md again from stage_results.csv (e.g. after changing the report), keeping its machine line
     and note."""
-    previous = (output_dir / "stage_results.md").read_text().splitlines()
-    machine = previous[2].removeprefix("Machine: ").rstrip(".")
-    (output_dir / "stage_results.md").write_text(results_markdown(read_measurements(output_dir), machine, previous[4]))
+    previous, measured_at, machine = earlier_table(output_dir / "stage_results.md")
+    (output_dir / "stage_results.md").write_text(results_markdown(read_measurements(output_dir), machine, previous[4],
+                                                                  measured_at))
 
 
 def main(argv: list[str] | None = None) -> int:
